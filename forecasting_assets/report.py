@@ -1,0 +1,75 @@
+"""A plain-text summary of what the pipeline produced, for the demo command and `make report`."""
+
+import polars as pl
+
+from forecasting_assets import store
+from forecasting_assets.settings import Settings, get_settings
+
+
+def wrmsse_table(metrics: pl.DataFrame) -> pl.DataFrame:
+    """Overall WRMSSE per model and fold, plus its ratio to seasonal naive on the same fold."""
+    overall = metrics.filter(pl.col("level") == "all").select("model", "fold", "wrmsse")
+    naive = overall.filter(pl.col("model") == "seasonal_naive").select(
+        "fold", pl.col("wrmsse").alias("seasonal_naive")
+    )
+    return (
+        overall.join(naive, on="fold", how="left")
+        .with_columns((pl.col("wrmsse") / pl.col("seasonal_naive")).alias("ratio_to_snaive"))
+        .group_by("model")
+        .agg(
+            pl.col("wrmsse").mean().alias("mean_wrmsse"),
+            pl.col("wrmsse").sort_by("fold").last().alias("last_fold_wrmsse"),
+            pl.col("ratio_to_snaive").sort_by("fold").last().alias("last_fold_ratio"),
+        )
+        .sort("last_fold_wrmsse")
+    )
+
+
+def summary(settings: Settings | None = None) -> str:
+    """Describe every output that exists, with its path."""
+    settings = settings or get_settings()
+    lines = [f"Results in {settings.home}", f"  raw data: {settings.raw_dir}"]
+    report = store.load_validation_report()
+    if report:
+        failed = [c for c in report.get("checks", []) if not c.get("passed")]
+        lines.append(
+            f"  validation: {len(report.get('checks', []))} checks, {len(failed)} not passed "
+            f"({settings.exports_dir / 'validation_report.json'})"
+        )
+        lines += [f"    - [{c['severity']}] {c['message'][:160]}" for c in failed]
+    metrics = store.load_backtest_metrics()
+    if metrics is not None and metrics.height:
+        with pl.Config(tbl_rows=20, tbl_hide_dataframe_shape=True, float_precision=3):
+            lines.append("  backtest WRMSSE (lower is better; ratio = model / seasonal naive):")
+            lines.append(str(wrmsse_table(metrics)))
+    champion = store.champion_info()
+    if champion:
+        lines.append(
+            f"  champion model: {store.MODEL_NAME} version {champion.get('version')} "
+            f"(MLflow {settings.mlflow_tracking_uri})"
+        )
+    forecasts = store.load_forecasts()
+    if forecasts is not None:
+        lines.append(
+            f"  forecasts: {forecasts['id'].n_unique()} series × {forecasts['date'].n_unique()} "
+            f"days, {forecasts['predicted_sales'].sum():,.0f} units in total "
+            f"({settings.exports_dir / store.FORECASTS_FILE})"
+        )
+    drift = store.load_drift_report()
+    if drift:
+        lines.append(
+            f"  drift status: {drift.get('status')} "
+            f"({settings.exports_dir / store.DRIFT_REPORT_FILE})"
+        )
+    plan = store.load_inventory_plan()
+    if plan is not None:
+        lines.append(
+            f"  inventory plan: {plan.height} series "
+            f"({settings.exports_dir / store.INVENTORY_PLAN_FILE})"
+        )
+    lines.append("Next: `make ui` (Dagster UI), `make api`, `make dashboard`, `make mlflow-ui`.")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(summary())  # noqa: T201

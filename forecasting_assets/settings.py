@@ -1,0 +1,70 @@
+"""Paths and environment shared by the pipeline, the API and the dashboard.
+
+Every part reads its locations from here so that they agree:
+
+* ``M5_RAW_DIR`` – folder with the three M5 files (default ``data/raw``).
+* ``FORECASTING_HOME`` – root of everything the pipeline writes (default ``data``).
+* ``MLFLOW_TRACKING_URI`` – one MLflow store for all parts
+  (default ``sqlite:///<absolute FORECASTING_HOME>/mlflow.db``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+HORIZON = 28
+"""Days forecast after the last day in the sales file."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved, absolute locations of the project's inputs and outputs."""
+
+    raw_dir: Path
+    home: Path
+    mlflow_tracking_uri: str
+
+    @property
+    def assets_dir(self) -> Path:
+        """Where the IO manager stores materialized assets."""
+        return self.home / "assets"
+
+    @property
+    def exports_dir(self) -> Path:
+        """User-facing exports (forecasts, drift report, inventory plan, ...)."""
+        return self.home / "exports"
+
+
+def get_settings() -> Settings:
+    """Read the environment now (not at import) so tests and sensors see changes."""
+    raw_dir = Path(os.environ.get("M5_RAW_DIR", "data/raw")).expanduser().resolve()
+    home = Path(os.environ.get("FORECASTING_HOME", "data")).expanduser().resolve()
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{home / 'mlflow.db'}"
+    return Settings(raw_dir=raw_dir, home=home, mlflow_tracking_uri=uri)
+
+
+@contextlib.contextmanager
+def atomic_write(path: Path) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; move it over ``path`` only on success.
+
+    Readers never see a half-written file: either the old file or the complete new one.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; use the usual mode
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
