@@ -1,0 +1,45 @@
+"""Run a function in fresh processes and report its median wall time and peak RSS."""
+
+import multiprocessing as mp
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+
+def peak_rss_gb() -> float:
+    """This process's high-water mark of resident memory (VmHWM), in GB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024 / 1e9
+    raise RuntimeError("VmHWM not available")
+
+
+def _child(fn: Callable[..., Any], args: tuple, queue: mp.Queue) -> None:
+    start = time.perf_counter()
+    extra = fn(*args)
+    queue.put((time.perf_counter() - start, peak_rss_gb(), extra))
+
+
+def measure(fn: Callable[..., Any], *args: Any, repeats: int = 3) -> dict[str, Any]:
+    """Run ``fn(*args)`` ``repeats`` times, each in a fresh (spawned) interpreter.
+
+    Imports happen before the clock starts; the peak RSS is the child's own high-water mark.
+    """
+    ctx = mp.get_context("spawn")
+    walls, peaks, extras = [], [], []
+    for _ in range(repeats):
+        queue = ctx.Queue()
+        process = ctx.Process(target=_child, args=(fn, args, queue))
+        process.start()
+        wall, peak, extra = queue.get()
+        process.join()
+        if process.exitcode != 0:
+            raise RuntimeError(f"benchmark child failed with exit code {process.exitcode}")
+        walls.append(wall)
+        peaks.append(peak)
+        extras.append(extra)
+    return {"median_s": statistics.median(walls), "runs_s": walls,
+            "median_peak_rss_gb": statistics.median(peaks), "max_peak_rss_gb": max(peaks),
+            "result": extras[-1]}
