@@ -91,9 +91,9 @@ PRICES_SCHEMA = pa.DataFrameSchema(
         "wm_yr_wk": pa.Column(pl.Int16, nullable=False),
         "sell_price": pa.Column(pl.Float32, pa.Check.gt(0), nullable=False),
     },
-    unique=["store_id", "item_id", "wm_yr_wk"],
     name="prices",
 )
+PRICES_KEY = ("store_id", "item_id", "wm_yr_wk")
 
 
 def day_columns(sales: pl.DataFrame) -> list[str]:
@@ -180,7 +180,19 @@ def validate_sales(sales: pl.DataFrame, file: str) -> list[CheckOutcome]:
 
 def validate_prices(prices: pl.DataFrame, file: str) -> list[CheckOutcome]:
     """Schema: complete keys, positive prices, unique (store_id, item_id, wm_yr_wk)."""
-    return [_schema_outcome("prices_schema", PRICES_SCHEMA, prices, file)]
+    # Uniqueness on integer codes: ~10x faster than pandera's multi-column check on strings.
+    duplicated = pl.struct(
+        pl.col("store_id").cast(pl.Categorical).to_physical(),
+        pl.col("item_id").cast(pl.Categorical).to_physical(),
+        "wm_yr_wk",
+    ).is_duplicated()
+    duplicates = prices.with_columns(_line()).filter(duplicated)
+    key_issue = _rows_issue(
+        ", ".join(PRICES_KEY),
+        "failed uniqueness of the key",
+        duplicates.select("_line", pl.concat_str(PRICES_KEY, separator="/").alias("key")),
+    )
+    return [_outcome("prices_schema", file, *_schema_issues(PRICES_SCHEMA, prices), key_issue)]
 
 
 # ---------------------------------------------------------------------------- across files
@@ -305,22 +317,18 @@ def _day_value_issues(sales: pl.DataFrame, days: list[str]) -> list[_Issue]:
     return issues
 
 
+def _schema_issues(schema: pa.DataFrameSchema, frame: pl.DataFrame) -> list[_Issue]:
+    try:
+        schema.validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as err:
+        return list(_pandera_issues(err.failure_cases))
+    return []
+
+
 def _schema_outcome(
     name: str, schema: pa.DataFrameSchema, frame: pl.DataFrame, file: str
 ) -> CheckOutcome:
-    try:
-        schema.validate(frame, lazy=True)
-        return _outcome(name, file)
-    except pa.errors.SchemaErrors as err:
-        cases = err.failure_cases
-        if schema.unique:  # table-level uniqueness is reported under the schema's name
-            cases = cases.with_columns(
-                pl.when(pl.col("check") == "multiple_fields_uniqueness")
-                .then(pl.lit(", ".join(schema.unique)))
-                .otherwise(pl.col("column"))
-                .alias("column")
-            )
-        return _outcome(name, file, *_pandera_issues(cases))
+    return _outcome(name, file, *_schema_issues(schema, frame))
 
 
 def _pandera_issues(cases: pl.DataFrame) -> Iterable[_Issue]:
