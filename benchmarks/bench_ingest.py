@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _measure import measure  # noqa: E402
+from _measure import measure
 
 
 def ingest(raw_dir: str, home: str) -> int:

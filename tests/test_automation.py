@@ -5,6 +5,7 @@ import os
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import dagster as dg
 import pytest
@@ -103,7 +104,7 @@ def test_schedules_target_the_right_jobs() -> None:
 
 
 class _Capture(BaseHTTPRequestHandler):
-    received: list[dict] = []
+    received: ClassVar[list[dict]] = []
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
