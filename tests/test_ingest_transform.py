@@ -7,7 +7,11 @@ import polars as pl
 import pytest
 
 from forecasting_assets.m5 import readers
-from forecasting_assets.m5.transform import build_sales_long, calendar_with_day_numbers
+from forecasting_assets.m5.transform import (
+    build_sales_long,
+    calendar_with_day_numbers,
+    sales_long_lazy,
+)
 from forecasting_assets.settings import atomic_write
 
 
@@ -129,3 +133,16 @@ def test_atomic_write_keeps_old_file_on_failure(tmp_path: Path) -> None:
     with atomic_write(target) as tmp:
         tmp.write_text("new")
     assert target.read_text() == "new"
+
+
+def test_chunked_lazy_grid_equals_in_memory_grid(tiny_raw_source: Path, tmp_path: Path) -> None:
+    files = readers.find_m5_files(tiny_raw_source)
+    calendar = calendar_with_day_numbers(readers.read_calendar(files["calendar"]))
+    sales, prices = readers.read_sales(files["sales"]), readers.read_prices(files["prices"])
+    whole = build_sales_long(calendar, sales, prices)
+    lazy = sales_long_lazy(calendar, sales, prices, chunk_rows=1_000)  # 3 series per chunk
+    lazy.sink_parquet(tmp_path / "long.parquet")
+    assert pl.read_parquet(tmp_path / "long.parquet").equals(whole)
+    assert lazy.collect().equals(whole)  # the source can be read more than once
+    some = lazy.select("id", "sales").filter(pl.col("sales") > 3).head(5).collect()
+    assert some.equals(whole.select("id", "sales").filter(pl.col("sales") > 3).head(5))

@@ -15,7 +15,7 @@ import polars as pl
 
 from forecasting_assets.defs.resources import M5Source
 from forecasting_assets.m5 import readers, validation
-from forecasting_assets.m5.transform import build_sales_long, calendar_with_day_numbers
+from forecasting_assets.m5.transform import calendar_with_day_numbers, sales_long_lazy
 from forecasting_assets.m5.validation import CHECKS, CheckOutcome
 from forecasting_assets.settings import HORIZON, atomic_write, get_settings
 
@@ -162,17 +162,19 @@ def sales_long(
     files = {table: m5_source.path_of(table).name for table in ("calendar", "sales", "prices")}
     outcomes = validation.validate_consistency(raw_calendar, raw_sales, raw_prices, files, HORIZON)
     yield from _check_results("sales_long", outcomes)
-    long = build_sales_long(raw_calendar, raw_sales, raw_prices, horizon=HORIZON)
-    history = long.filter(pl.col("sales").is_not_null())
-    context.log.info("sales_long: %d rows, %d series", long.height, raw_sales.height)
+    days = validation.day_columns(raw_sales)
+    history = raw_calendar.filter(pl.col("d").is_between(readers.day_number(days[0]),
+                                                         readers.day_number(days[-1])))
+    zeros = raw_sales.select(pl.sum_horizontal(pl.col(days) == 0)).to_series().sum()
+    context.log.info("sales_long: %d series × %d days + %d horizon days", raw_sales.height,
+                     len(days), HORIZON)
     yield dg.Output(
-        long,
+        sales_long_lazy(raw_calendar, raw_sales, raw_prices, horizon=HORIZON),
         metadata={
             "series": raw_sales.height,
             "first_date": str(history["date"].min()),
             "last_history_date": str(history["date"].max()),
             "horizon_days": HORIZON,
-            "zero_share": float((history["sales"] == 0).mean()),
-            "launched_share": float(history["is_launched"].mean()),
+            "zero_share": round(float(zeros) / (raw_sales.height * len(days)), 4),
         },
     )
