@@ -1,0 +1,52 @@
+"""Inventory policies computed from demand forecasts, and their simulation (pure: numpy/scipy/polars).
+
+* :mod:`.demand` – demand statistics (ADI, CV²), demand classes, fit of the protection-period
+  error distribution on history.
+* :mod:`.policy` – order-up-to / reorder-point quantiles of a negative binomial (or Poisson)
+  protection-period demand, EOQ, expected costs, :func:`plan_inventory` and
+  :func:`cost_vs_service_curve` (used by the dashboard's what-if).
+* :mod:`.simulation` – day-by-day simulation of a periodic-review order-up-to policy and the
+  walk-forward backtest that measures the achieved cycle service level and fill rate.
+"""
+
+from forecasting_assets.inventory.demand import (
+    ADI_CUTOFF,
+    CV2_CUTOFF,
+    DEMAND_CLASSES,
+    classify_demand,
+    demand_statistics,
+    fit_protection_dispersion,
+)
+from forecasting_assets.inventory.policy import (
+    Costs,
+    cost_vs_service_curve,
+    demand_quantile,
+    eoq,
+    expected_shortage,
+    plan_inventory,
+    resolve_parameters,
+)
+from forecasting_assets.inventory.simulation import (
+    SimulationResult,
+    backtest_order_up_to,
+    simulate_periodic_review,
+)
+
+__all__ = [
+    "ADI_CUTOFF",
+    "CV2_CUTOFF",
+    "DEMAND_CLASSES",
+    "Costs",
+    "SimulationResult",
+    "backtest_order_up_to",
+    "classify_demand",
+    "cost_vs_service_curve",
+    "demand_quantile",
+    "demand_statistics",
+    "eoq",
+    "expected_shortage",
+    "fit_protection_dispersion",
+    "plan_inventory",
+    "resolve_parameters",
+    "simulate_periodic_review",
+]
