@@ -40,6 +40,10 @@ def measure(fn: Callable[..., Any], *args: Any, repeats: int = 3) -> dict[str, A
         walls.append(wall)
         peaks.append(peak)
         extras.append(extra)
-    return {"median_s": statistics.median(walls), "runs_s": walls,
-            "median_peak_rss_gb": statistics.median(peaks), "max_peak_rss_gb": max(peaks),
-            "result": extras[-1]}
+    return {
+        "median_s": statistics.median(walls),
+        "runs_s": walls,
+        "median_peak_rss_gb": statistics.median(peaks),
+        "max_peak_rss_gb": max(peaks),
+        "result": extras[-1],
+    }

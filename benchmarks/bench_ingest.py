@@ -29,13 +29,20 @@ def ingest(raw_dir: str, home: str) -> int:
     os.environ["FORECASTING_HOME"] = home
     result = dg.materialize(
         [assets.raw_calendar, assets.raw_sales, assets.raw_prices, assets.sales_long],
-        resources={"io_manager": AtomicParquetIOManager(),
-                   "m5_source": M5Source(raw_dir=raw_dir, generate_if_empty=False)},
+        resources={
+            "io_manager": AtomicParquetIOManager(),
+            "m5_source": M5Source(raw_dir=raw_dir, generate_if_empty=False),
+        },
     )
     assert result.success
     import polars as pl
 
-    return pl.scan_parquet(Path(home) / "assets" / "sales_long.parquet").select(pl.len()).collect().item()
+    return (
+        pl.scan_parquet(Path(home) / "assets" / "sales_long.parquet")
+        .select(pl.len())
+        .collect()
+        .item()
+    )
 
 
 def main() -> None:
@@ -50,15 +57,18 @@ def main() -> None:
 
             raw_dir = str(Path(work) / "raw")
             generate_m5(Path(raw_dir), seed=0)  # full M5 size: 10 stores, 3,049 items, 1,941 days
-        figures = measure(ingest, str(Path(raw_dir).resolve()), str(Path(work) / "home"),
-                          repeats=args.repeats)
+        figures = measure(
+            ingest, str(Path(raw_dir).resolve()), str(Path(work) / "home"), repeats=args.repeats
+        )
     rows = figures["result"]
     print(f"data: {raw_dir if args.raw_dir else 'generated full M5 size'}")
     print(f"sales_long rows: {rows:,}")
-    print(f"ingest -> validate -> sales_long: median {figures['median_s']:.1f} s "
-          f"(runs {', '.join(f'{w:.1f}' for w in figures['runs_s'])}), "
-          f"peak RSS median {figures['median_peak_rss_gb']:.2f} GB, max {figures['max_peak_rss_gb']:.2f} GB, "
-          f"{rows / figures['median_s'] / 1e6:.2f} M rows/s")
+    print(
+        f"ingest -> validate -> sales_long: median {figures['median_s']:.1f} s "
+        f"(runs {', '.join(f'{w:.1f}' for w in figures['runs_s'])}), "
+        f"peak RSS median {figures['median_peak_rss_gb']:.2f} GB, max {figures['max_peak_rss_gb']:.2f} GB, "
+        f"{rows / figures['median_s'] / 1e6:.2f} M rows/s"
+    )
 
 
 if __name__ == "__main__":
