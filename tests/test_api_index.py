@@ -1,0 +1,93 @@
+"""The forecast index and id resolution (pure, no server)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import api_fixtures as fx
+import numpy as np
+import polars as pl
+import pytest
+
+from forecasting_api.serving import (
+    ForecastIndex,
+    LoadError,
+    PredictionError,
+    Query,
+    Snapshot,
+    poisson_interval,
+    predict,
+)
+
+D0 = dt.date(2016, 5, 23)
+NOW = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+
+
+def _frame() -> pl.DataFrame:
+    ids = ["A_1_001_CA_1"] * 3 + ["B_2_002_TX_10"] * 3
+    dates = [D0, D0 + dt.timedelta(1), D0 + dt.timedelta(2),
+             D0, D0 + dt.timedelta(2), D0 + dt.timedelta(5)]  # second series has gaps
+    df = fx.forecasts_from_points(ids, dates, np.arange(1.0, 7.0), "9")
+    return df.sample(fraction=1.0, shuffle=True, seed=4)  # order must not matter
+
+
+def test_lookup_contiguous_gappy_and_missing() -> None:
+    idx = ForecastIndex.from_frame(_frame(), Path("forecasts.parquet"), "v")
+    snap = Snapshot.compose(idx, None, None, {})
+    qs = [Query("A_1_001_CA_1", None, D0 + dt.timedelta(1)),
+          Query("B_2_002", "TX_10", D0 + dt.timedelta(5)),
+          Query("B_2_002_TX_10", None, D0 + dt.timedelta(2))]
+    out = predict(snap, qs, NOW)
+    assert [o["predicted_sales"] for o in out] == [2.0, 6.0, 5.0]
+    assert out[1]["store_id"] == "TX_10" and out[1]["item_id"] == "B_2_002"
+    assert all(o["model_version"] == "9" and o["timestamp"] == "2026-01-01T00:00:00Z" for o in out)
+    pos = np.array([idx.series_pos["B_2_002_TX_10"]] * 4)
+    e0 = (D0 - dt.date(1970, 1, 1)).days
+    rows = idx.rows(pos, np.array([e0, e0 + 1, e0 + 35, e0 - 1]))  # hit, gap, beyond, before
+    assert rows.tolist()[1:] == [-1, -1, -1]
+    assert idx.pred[rows[0]] == 4.0
+    # a gap day without features or model: 503 with a clear message
+    with pytest.raises(PredictionError) as err:
+        predict(snap, [Query("B_2_002_TX_10", None, D0 + dt.timedelta(1))], NOW)
+    assert err.value.status == 503 and "not in the batch forecasts" in err.value.message
+    with pytest.raises(PredictionError) as err:
+        predict(snap, [Query("A_1_001_CA_1", None, D0 + dt.timedelta(40))], NOW)
+    assert err.value.status == 422 and "beyond the forecast horizon" in err.value.message
+
+
+def test_resolution_prefers_longest_store_suffix() -> None:
+    df = pl.concat([
+        fx.forecasts_from_points(["X_1_001_TX_1"], [D0], np.array([1.0]), "1"),
+        fx.forecasts_from_points(["X_1_001_TX_10"], [D0], np.array([2.0]), "1"),
+    ]).with_columns(pl.Series("store_id", ["TX_1", "TX_10"]), pl.lit("X_1_001").alias("item_id"))
+    snap = Snapshot.compose(ForecastIndex.from_frame(df, Path("f"), "v"), None, None, {})
+    assert snap.resolve("X_1_001_TX_10", None).store_id == "TX_10"
+    assert snap.resolve("X_1_001_TX_1", None).store_id == "TX_1"
+    assert snap.resolve("X_1_001", "TX_10").series_id == "X_1_001_TX_10"
+
+
+def test_malformed_forecasts_are_rejected() -> None:
+    with pytest.raises(LoadError, match="missing columns"):
+        ForecastIndex.from_frame(pl.DataFrame({"id": ["a"]}), Path("f.parquet"), "v")
+    with pytest.raises(LoadError, match="no rows"):
+        ForecastIndex.from_frame(_frame().head(0), Path("f.parquet"), "v")
+
+
+def test_poisson_interval_brackets_the_mean() -> None:
+    mu = np.array([0.0, 0.3, 2.0, 25.0])
+    lo, hi = poisson_interval(mu)
+    assert lo.tolist()[0] == 0.0 and hi.tolist()[0] == 0.0
+    assert np.all(lo <= mu) and np.all(hi >= mu)
+    assert hi[3] - lo[3] > hi[2] - lo[2]
+
+
+def test_interval_from_calibration_uses_q10_q90_by_bin() -> None:
+    from forecasting_api.serving import interval_from_calibration
+
+    cal = {"quantiles": [0.05, 0.1, 0.5, 0.9, 0.95], "edges": [1.0],
+           "residuals": [[-1, -0.5, 0, 1, 2], [-3, -2, 0, 4, 6]]}
+    lo, hi = interval_from_calibration(cal, np.array([0.5, 3.0]))
+    assert lo.tolist() == [0.0, 1.0] and hi.tolist() == [1.5, 7.0]
+    assert interval_from_calibration({"quantiles": [0.1]}, np.array([1.0])) is None
+    assert interval_from_calibration(None, np.array([1.0])) is None
