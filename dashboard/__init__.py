@@ -1,0 +1,1 @@
+"""Streamlit + Altair dashboard over the materialized exports (``streamlit run dashboard/app.py``)."""

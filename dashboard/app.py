@@ -1,0 +1,60 @@
+"""Dashboard entry point: ``streamlit run dashboard/app.py``.
+
+Pages (one script each under ``views/``): Home, Forecasting, Inventory, Performance, Data. All read
+the materialized exports and the MLflow store through :mod:`dashboard.data`, never the raw CSVs.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # `streamlit run dashboard/app.py` puts only dashboard/ on the path
+    sys.path.insert(0, str(ROOT))
+
+import importlib  # noqa: E402
+import threading  # noqa: E402
+
+import streamlit as st  # noqa: E402
+
+from dashboard import data  # noqa: E402
+
+
+@st.cache_resource(show_spinner=False)
+def _preload() -> threading.Thread:
+    """Import the inventory maths (scipy.stats: ~2 s) in the background, once per process."""
+    thread = threading.Thread(
+        target=importlib.import_module, args=("forecasting_assets.inventory",), daemon=True
+    )
+    thread.start()
+    return thread
+
+
+_preload()
+
+st.set_page_config(
+    page_title="M5 demand forecasting",
+    page_icon=":material/inventory_2:",
+    layout="wide",
+    initial_sidebar_state="expanded",
+)
+
+PAGES = [
+    st.Page("views/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("views/forecasting.py", title="Forecasting", icon=":material/show_chart:"),
+    st.Page("views/inventory.py", title="Inventory", icon=":material/inventory:"),
+    st.Page("views/performance.py", title="Performance", icon=":material/speed:"),
+    st.Page("views/data_quality.py", title="Data", icon=":material/database:", url_path="data"),
+]
+
+page = st.navigation(PAGES)
+
+with st.sidebar:
+    st.caption(f"Data home: `{data.home_dir()}`")
+    if st.button("Reload data", icon=":material/refresh:", help="Clear the caches and re-read the exports"):
+        st.cache_data.clear()
+        st.cache_resource.clear()
+    st.caption(f"Caches refresh every {data.TTL} s and whenever an export is rewritten.")
+
+page.run()

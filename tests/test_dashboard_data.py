@@ -1,0 +1,118 @@
+"""Unit tests of the dashboard's pure helpers (parsing, formats, statistics)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+import pytest
+
+from dashboard import data, ui
+
+
+def test_drift_features_accepts_records_and_maps() -> None:
+    records = {"features": [{"feature": "lag_28", "psi": 0.3}, {"feature": "wday", "psi": 0.01}]}
+    out = data.drift_features(records)
+    assert out is not None and out.sort("feature")["psi"].to_list() == [0.3, 0.01]
+    mapping = {"psi": {"lag_28": 0.3, "price": {"psi": 0.05, "drifted": False}}}
+    out = data.drift_features(mapping)
+    assert out is not None and dict(out.iter_rows()) == {"lag_28": 0.3, "price": 0.05}
+    assert data.drift_features({"status": "ok"}) is None
+    real = {"features": [{"name": "lag_28", "psi": 0.3, "status": "alert"},
+                         {"name": "const", "psi": None, "status": "ok"}]}
+    out = data.drift_features(real)
+    assert out is not None and out["feature"].to_list() == ["lag_28", "const"]
+
+
+@pytest.mark.parametrize(
+    ("report", "want"),
+    [
+        ({"status": "alert"}, "drift"),
+        ({"status": "warn"}, "warn"),
+        ({"status": "drift_detected"}, "drift"),
+        ({"status": "retrain_recommended"}, "drift"),
+        ({"status": "ok"}, "ok"),
+        ({"status": {"status": "stable"}}, "ok"),
+        ({"drift_detected": True}, "drift"),
+        ({"drift_detected": False}, "ok"),
+        ({}, "unknown"),
+        (None, "unknown"),
+    ],
+)
+def test_drift_status(report: dict | None, want: str) -> None:
+    assert data.drift_status(report) == want
+
+
+def test_drift_thresholds() -> None:
+    report = {"feature_drift": {"thresholds": {"warn": 0.05, "alert": 0.3}}}
+    assert data.drift_thresholds(report) == (0.05, 0.3)
+    assert data.drift_thresholds({}) == (0.1, 0.25)
+
+
+def test_hierarchy_from_ids() -> None:
+    df = pl.DataFrame({"item_id": ["FOODS_3_001", "HOBBIES_1_010"], "store_id": ["CA_1", "WI_3"]})
+    out = data._with_hierarchy(df)
+    assert out["dept_id"].to_list() == ["FOODS_3", "HOBBIES_1"]
+    assert out["cat_id"].to_list() == ["FOODS", "HOBBIES"]
+    assert out["state_id"].to_list() == ["CA", "WI"]
+
+
+def test_formats() -> None:
+    assert ui.fmt_num(1_234_567) == "1.2M"
+    assert ui.fmt_num(2_500) == "2.5k"
+    assert ui.fmt_num(12) == "12"
+    assert ui.fmt_num(None) == "–"
+    assert ui.fmt_money(3_400_000) == "$3.4M"
+    assert ui.pct_change(110, 100) == "+10.0% vs last 28 d"
+    assert ui.pct_change(1, 0) is None
+    assert ui.age(dt.datetime.now(dt.UTC) - dt.timedelta(hours=5)) == "5 h ago"
+    assert ui.age(None) == "unknown age"
+
+
+def test_sqlite_path() -> None:
+    assert data._sqlite_path("sqlite:////tmp/x/mlflow.db") == data.Path("/tmp/x/mlflow.db")
+    assert data._sqlite_path("http://mlflow:5000") is None
+
+
+def test_series_stats_classifies(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Zero share, ADI and CV² of hand-made series, straight from a tiny sales_long."""
+    monkeypatch.setenv("FORECASTING_HOME", str(tmp_path))
+    days = 28
+    start = dt.date(2016, 1, 1)
+    dates = [start + dt.timedelta(days=i) for i in range(days + 28)]
+    smooth = [5] * days  # every day, constant size
+    lumpy = [0, 0, 0, 9] * (days // 4)  # one day in four, sizes vary below
+    lumpy[3], lumpy[7] = 1, 30
+    rows = []
+    for item, sales in (("FOODS_1_001", smooth), ("FOODS_1_002", lumpy)):
+        for i, d in enumerate(dates):
+            rows.append({"item_id": item, "store_id": "CA_1", "date": d,
+                         "sales": sales[i] if i < days else None, "sell_price": 1.0, "is_launched": True})
+    frame = pl.DataFrame(rows).with_columns(
+        pl.col("item_id").cast(pl.Enum(["FOODS_1_001", "FOODS_1_002"])),
+        pl.col("store_id").cast(pl.Enum(["CA_1"])),
+        pl.col("sales").cast(pl.Int32),
+        pl.col("sell_price").cast(pl.Float32),
+    )
+    (tmp_path / "assets").mkdir()
+    frame.write_parquet(tmp_path / "assets" / "sales_long.parquet")
+    stats = data.series_stats("CA_1")
+    assert stats is not None
+    by = {r["item_id"]: r for r in stats.iter_rows(named=True)}
+    assert by["FOODS_1_001"]["zero_share"] == 0 and by["FOODS_1_001"]["demand_class"] == "smooth"
+    assert by["FOODS_1_002"]["zero_share"] == pytest.approx(0.75)
+    assert by["FOODS_1_002"]["adi"] == pytest.approx(4.0)
+    nz = pl.Series([x for x in lumpy if x > 0], dtype=pl.Float64)
+    assert by["FOODS_1_002"]["cv2"] == pytest.approx((nz.std() / nz.mean()) ** 2)
+    assert by["FOODS_1_002"]["demand_class"] == "lumpy"
+    assert data.series_stats("TX_9") is not None and data.series_stats("TX_9").height == 0
+
+
+def test_flat_records_flattens_json() -> None:
+    out = ui.flat_records([
+        {"name": "lag_7", "inputs": ["sales", "is_launched"], "stats": {"mean": 1.5, "null_share": 0.1}},
+        {"name": "wday", "inputs": [], "stats": {"mean": 4.0}},
+    ])
+    assert out.columns == ["name", "inputs", "stats.mean", "stats.null_share"]
+    assert out["inputs"].to_list() == ["sales, is_launched", ""]
+    assert out["stats.null_share"].to_list() == [0.1, None]
