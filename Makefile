@@ -12,7 +12,7 @@ help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 $(VENV)/bin/dagster: pyproject.toml
-	python3 -m venv $(VENV) && $(VENV)/bin/pip install -e ".[dev]" && touch $@
+	python3 -m venv $(VENV) && $(VENV)/bin/pip install -e ".[dev,scaleout]" && touch $@
 
 install: $(VENV)/bin/dagster  ## create .venv and install the project with its dev tools
 

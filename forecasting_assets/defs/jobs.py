@@ -5,6 +5,9 @@ import dagster as dg
 TRAINING_ASSETS = ("baselines", "demand_model")
 FORECAST_ASSETS = ("batch_forecasts", "drift_report", "inventory_plan")
 
+EXPORT_WRITER = {"exports": "write"}
+"""Runs that write the exports; run queues limit them to one at a time (dagster*.yaml)."""
+
 RETRY = dg.RetryPolicy(max_retries=2, delay=10, backoff=dg.Backoff.EXPONENTIAL)
 """Transient failures (I/O, MLflow store locked) are retried; validation failures are not."""
 
@@ -15,6 +18,7 @@ m5_pipeline_job = dg.define_asset_job(
     "backtest the model (promoting it only if it beats the champion), forecast, report drift "
     "and plan inventory. The nightly schedule runs it.",
     op_retry_policy=RETRY,
+    tags=EXPORT_WRITER,
 )
 
 forecast_job = dg.define_asset_job(
@@ -23,6 +27,7 @@ forecast_job = dg.define_asset_job(
     description="Ingest the raw files, rebuild features and re-forecast with the current "
     "champion (no retraining), then refresh drift and inventory.",
     op_retry_policy=RETRY,
+    tags=EXPORT_WRITER,
 )
 
 retrain_job = dg.define_asset_job(
@@ -30,4 +35,5 @@ retrain_job = dg.define_asset_job(
     selection=dg.AssetSelection.assets(*TRAINING_ASSETS, *FORECAST_ASSETS),
     description="Retrain and backtest on the current features, promote if better, re-forecast.",
     op_retry_policy=RETRY,
+    tags=EXPORT_WRITER,
 )

@@ -1,0 +1,84 @@
+"""Scale-out code location: features partitioned by store, steps on a distributed executor.
+
+Everything else (assets, checks, jobs, schedules, sensors, resources) is the default location's
+(:func:`forecasting_assets.definitions.build_defs`); the whole-table checks of ``features`` are
+replaced by the same checks per partition, and the location adds the ``features_by_store`` job,
+the ``ingest`` job and the ``store_partitions_sensor``.
+
+Executor, chosen by ``SCALEOUT_EXECUTOR`` (``celery`` | ``k8s`` | ``multiprocess``; default:
+``celery`` when ``DAGSTER_CELERY_BROKER_URL`` is set, else ``multiprocess``):
+
+* ``celery`` -- steps go to a Redis queue served by ``dagster-celery`` workers on any number of
+  machines (``dagster-celery worker start -A dagster_celery.app -y deploy/celery.yaml``);
+* ``k8s`` -- every step is a Kubernetes Job (``dagster_k8s.k8s_job_executor``; run config in
+  deploy/k8s/k8s-executor-run-config.yaml);
+* ``multiprocess`` -- one machine, two step processes.
+
+See deploy/SCALING.md.
+"""
+
+import os
+
+import dagster as dg
+
+from forecasting_assets.definitions import build_defs
+from forecasting_assets.defs import scaleout
+
+BROKER_ENV = "DAGSTER_CELERY_BROKER_URL"
+EXECUTOR_ENV = "SCALEOUT_EXECUTOR"
+FEATURES = dg.AssetKey("features")
+
+ingest_job = dg.define_asset_job(
+    "ingest",
+    selection=dg.AssetSelection.assets("sales_long").upstream(),
+    description="Raw files -> validated sales_long; the store_partitions_sensor then fans the "
+    "features out per store, and the retrain job (or the nightly schedule) does the rest.",
+)
+
+
+def scaleout_executor() -> dg.ExecutorDefinition:
+    """The executor named by ``SCALEOUT_EXECUTOR`` (see the module docstring)."""
+    default = "celery" if os.environ.get(BROKER_ENV) else "multiprocess"
+    kind = os.environ.get(EXECUTOR_ENV, default).strip().lower()
+    if kind == "multiprocess":
+        return dg.multiprocess_executor.configured({"max_concurrent": 2})
+    if kind == "k8s":
+        from dagster_k8s import k8s_job_executor
+
+        return k8s_job_executor
+    if kind != "celery":
+        raise ValueError(f"{EXECUTOR_ENV}={kind!r}: expected celery, k8s or multiprocess")
+    from dagster_celery import celery_executor
+
+    return celery_executor.configured(
+        {
+            "broker": {"env": BROKER_ENV},
+            "backend": {"env": BROKER_ENV},
+            "config_source": dict(scaleout.CELERY_CONFIG_SOURCE),
+        }
+    )
+
+
+def build_scaleout_defs(executor: dg.ExecutorDefinition | None = None) -> dg.Definitions:
+    """The default location with the store-partitioned ``features`` and ``executor``."""
+    base = build_defs(
+        features_asset=scaleout.features_by_store, executor=executor or scaleout_executor()
+    )
+    checks = [
+        c
+        for c in base.asset_checks or []
+        if not any(key.asset_key == FEATURES for key in c.check_keys)
+    ]
+    return dg.Definitions(
+        assets=base.assets,
+        asset_checks=[*checks, *scaleout.PARTITION_CHECKS],
+        jobs=[*(base.jobs or []), scaleout.features_by_store_job, ingest_job],
+        schedules=base.schedules,
+        sensors=[*(base.sensors or []), scaleout.store_partitions_sensor],
+        resources=base.resources,
+        executor=base.executor,
+        loggers=base.loggers,
+    )
+
+
+defs = build_scaleout_defs()
