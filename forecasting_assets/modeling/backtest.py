@@ -1,0 +1,192 @@
+"""Walk-forward backtest: fold definitions, the series x day panel, and scoring.
+
+A fold with origin ``o`` trains on days ``d <= o`` and forecasts ``o+1 .. o+horizon``. The last
+fold ends at the last history day (on real M5: origin d_1913, forecasting d_1914..d_1941).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from forecasting_assets.modeling import metrics
+from forecasting_assets.modeling.baselines import BASELINES
+
+logger = logging.getLogger(__name__)
+
+HIERARCHY_COLS: tuple[str, ...] = ("id", "item_id", "dept_id", "cat_id", "store_id", "state_id")
+METRIC_SCHEMA: dict[str, pl.DataType] = {
+    "model": pl.String(),
+    "fold": pl.Int32(),
+    "level": pl.String(),
+    "wrmsse": pl.Float64(),
+    "mae": pl.Float64(),
+    "rmse": pl.Float64(),
+    "bias": pl.Float64(),
+}
+
+
+@dataclass(frozen=True)
+class Fold:
+    """One backtest fold: train on ``d <= origin``, forecast ``origin+1 .. origin+horizon``."""
+
+    k: int
+    origin: int
+    horizon: int
+
+    @property
+    def start(self) -> int:
+        """First forecast day."""
+        return self.origin + 1
+
+    @property
+    def end(self) -> int:
+        """Last forecast day."""
+        return self.origin + self.horizon
+
+
+def make_folds(
+    last_day: int, n_folds: int = 3, horizon: int = 28, step: int | None = None
+) -> list[Fold]:
+    """``n_folds`` consecutive folds; fold ``n_folds`` ends at ``last_day`` (oldest is fold 1)."""
+    step = horizon if step is None else step
+    if n_folds < 1:
+        raise ValueError("n_folds must be >= 1")
+    folds = [
+        Fold(k=n_folds - i, origin=last_day - horizon - i * step, horizon=horizon)
+        for i in range(n_folds)
+    ][::-1]
+    if folds[0].origin < 2:
+        raise ValueError(f"not enough history for {n_folds} folds of {horizon} days")
+    return folds
+
+
+def fold_definition(folds: list[Fold]) -> str:
+    """Stable text identity of a fold set (compared by the promotion gate)."""
+    return json.dumps([[f.k, f.origin, f.horizon] for f in folds])
+
+
+@dataclass
+class Panel:
+    """History of every series as dense matrices (rows in ``hierarchy`` order, columns = days)."""
+
+    hierarchy: pl.DataFrame
+    first_day: int
+    sales: np.ndarray  # (n, T) float64, history days only
+    price: np.ndarray  # (n, T) float32, NaN when not on sale
+
+    @property
+    def last_day(self) -> int:
+        """Last history day (d number)."""
+        return self.first_day + self.sales.shape[1] - 1
+
+    def col(self, d: int) -> int:
+        """Column index of day ``d``."""
+        return d - self.first_day
+
+    def history(self, origin: int) -> np.ndarray:
+        """Sales up to and including ``origin``."""
+        return self.sales[:, : self.col(origin) + 1]
+
+    def actuals(self, fold: Fold) -> np.ndarray:
+        """Sales of the fold's forecast days."""
+        if fold.end > self.last_day:
+            raise ValueError(f"fold {fold.k} ends after the last history day {self.last_day}")
+        return self.sales[:, self.col(fold.start) : self.col(fold.end) + 1]
+
+    def dollar_sales(self, origin: int, days: int = 28) -> np.ndarray:
+        """Units x price per series over the ``days`` training days ending at ``origin``."""
+        lo, hi = self.col(origin) - days + 1, self.col(origin) + 1
+        lo = max(lo, 0)
+        return np.nansum(self.sales[:, lo:hi] * self.price[:, lo:hi], axis=1)
+
+    def evaluator(self, fold: Fold) -> metrics.WRMSSEEvaluator:
+        """WRMSSE evaluator with scales/weights from the data known at the fold origin."""
+        return metrics.WRMSSEEvaluator(
+            self.history(fold.origin), self.hierarchy, self.dollar_sales(fold.origin)
+        )
+
+
+def build_panel(sales_long: pl.LazyFrame | pl.DataFrame) -> Panel:
+    """Dense panel of the history days (sales not null) of ``sales_long``."""
+    lf = sales_long.lazy()
+    hist = (
+        lf.filter(pl.col("sales").is_not_null())
+        .select(*HIERARCHY_COLS, "d", "sales", "sell_price")
+        .sort("id", "d")
+        .collect()
+    )
+    n_days = hist["d"].n_unique()
+    first_day = int(hist["d"].min())
+    n = hist.height // n_days
+    if n * n_days != hist.height:
+        raise ValueError("sales_long history is not a complete series x day grid")
+    hierarchy = hist.select(HIERARCHY_COLS).gather_every(n_days)
+    sales = hist["sales"].cast(pl.Float64).to_numpy().reshape(n, n_days)
+    price = (
+        hist["sell_price"].cast(pl.Float32).fill_null(float("nan")).to_numpy().reshape(n, n_days)
+    )
+    return Panel(hierarchy=hierarchy, first_day=first_day, sales=sales, price=price)
+
+
+def score_rows(
+    model: str,
+    fold: Fold,
+    evaluator: metrics.WRMSSEEvaluator,
+    actual: np.ndarray,
+    forecast: np.ndarray,
+) -> list[dict[str, object]]:
+    """Metric rows (one per level + ``all``) of one model on one fold."""
+    per = evaluator.score(actual, forecast)
+    rows: list[dict[str, object]] = []
+    for level, value in per.items():
+        bottom = level in ("all", metrics.BOTTOM_LEVEL)
+        rows.append(
+            {
+                "model": model,
+                "fold": fold.k,
+                "level": level,
+                "wrmsse": value,
+                "mae": metrics.mae(actual, forecast) if bottom else None,
+                "rmse": metrics.rmse(actual, forecast) if bottom else None,
+                "bias": metrics.bias(actual, forecast) if bottom else None,
+            }
+        )
+    return rows
+
+
+def metrics_frame(rows: list[dict[str, object]]) -> pl.DataFrame:
+    """Rows -> a frame with the backtest_metrics.parquet schema."""
+    return pl.DataFrame(rows, schema=METRIC_SCHEMA)
+
+
+def backtest_baselines(
+    panel: Panel,
+    folds: list[Fold],
+    baselines: Mapping[str, Callable[[np.ndarray, int], np.ndarray]] = BASELINES,
+) -> pl.DataFrame:
+    """Score every baseline on every fold."""
+    rows: list[dict[str, object]] = []
+    for fold in folds:
+        ev = panel.evaluator(fold)
+        hist = panel.history(fold.origin)
+        actual = panel.actuals(fold)
+        for name, fn in baselines.items():
+            rows.extend(score_rows(name, fold, ev, actual, fn(hist, fold.horizon)))
+        logger.info("baselines scored on fold %s (origin d_%s)", fold.k, fold.origin)
+    return metrics_frame(rows)
+
+
+def wrmsse_of(frame: pl.DataFrame, model: str, fold: int, level: str = "all") -> float:
+    """Look one WRMSSE value up in a metrics frame."""
+    sel = frame.filter(
+        (pl.col("model") == model) & (pl.col("fold") == fold) & (pl.col("level") == level)
+    )
+    if sel.height != 1:
+        raise KeyError(f"no unique metric for model={model} fold={fold} level={level}")
+    return float(sel["wrmsse"][0])
