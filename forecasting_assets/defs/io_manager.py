@@ -60,7 +60,7 @@ class AtomicParquetIOManager(dg.ConfigurableIOManager):
         context.add_output_metadata({"path": str(path)})
 
     def load_input(self, context: dg.InputContext) -> Any:
-        stem = self._stem(context.upstream_output or context)
+        stem = self._stem(context)
         if context.has_asset_partitions and len(context.asset_partition_keys) > 1:
             return self._load_partitions(context, stem)
         for ext in EXTENSIONS:
