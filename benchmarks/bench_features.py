@@ -20,6 +20,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -33,7 +34,7 @@ def _child(sales_long: str, out: str) -> None:
     from forecasting_assets.features.pipeline import write_features
 
     t0 = time.perf_counter()
-    result = write_features(pl.scan_parquet(sales_long), out)
+    result = write_features(pl.scan_parquet(sales_long), out, isolated=True)
     wall = time.perf_counter() - t0
     cols = len(pl.scan_parquet(out).collect_schema())
     size = Path(out).stat().st_size
@@ -61,6 +62,15 @@ def _sales_long(raw_dir: Path, cache: Path) -> Path:
 
 
 def _run_once(sales_long: Path, out: Path) -> dict:
+    loads: list[float] = []
+    stop = threading.Event()
+
+    def sample() -> None:  # 1-minute load average every 5 s while the child runs
+        while not stop.wait(5.0):
+            loads.append(os.getloadavg()[0])
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     proc = subprocess.Popen(
         [sys.executable, __file__, "--child", str(sales_long), str(out)],
         stdout=subprocess.PIPE,
@@ -70,12 +80,15 @@ def _run_once(sales_long: Path, out: Path) -> dict:
     assert proc.stdout is not None
     stdout = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
+    stop.set()
+    loads.append(os.getloadavg()[0])
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise SystemExit(f"child failed with exit code {proc.returncode}")
     result = json.loads(stdout.strip().splitlines()[-1])
     result["peak_rss_gb"] = usage.ru_maxrss / 1024**2  # ru_maxrss is in KiB on Linux
-    result["cpu_s"] = usage.ru_utime + usage.ru_stime
+    result["cpu_s"] = usage.ru_utime + usage.ru_stime  # includes the isolated build process
+    result["load"] = (min(loads), sum(loads) / len(loads), max(loads))
     return result
 
 
@@ -124,7 +137,8 @@ def main() -> None:
         print(
             f"repeat {i + 1}: {r['wall']:.1f}s wall, {r['cpu_s']:.1f}s CPU, "
             f"peak RSS {r['peak_rss_gb']:.2f} GB, {r['rows']:,} rows x {r['columns']} cols, "
-            f"{r['bytes'] / 1e9:.2f} GB parquet",
+            f"{r['bytes'] / 1e9:.2f} GB parquet, load avg (1 min) during run "
+            "min/mean/max {:.1f}/{:.1f}/{:.1f}".format(*r["load"]),
             flush=True,
         )
     if not runs:

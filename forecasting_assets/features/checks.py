@@ -28,19 +28,27 @@ class CheckOutcome:
 
 
 def check_rows_match(features: pl.LazyFrame, sales_long: pl.LazyFrame) -> CheckOutcome:
-    """Every sales_long row is in the table exactly once (same rows, series and days)."""
-    q = [
-        lf.select(
-            pl.len().alias("rows"),
-            pl.col("id").n_unique().alias("series"),
-            pl.col("d").min().alias("d_min"),
-            pl.col("d").max().alias("d_max"),
-        )
-        for lf in (features, sales_long)
-    ]
-    got, want = (df.row(0, named=True) for df in pl.collect_all(q))
-    passed = got == want
+    """Every sales_long row is in the table exactly once: same row count and rows per day.
+
+    Reads only ``d`` (the id column's Enum decoding cost ~6 CPU-seconds per 60M rows): equal
+    per-day row counts imply the same day range, and ``series`` is the busiest day's count.
+    """
+    q = [lf.group_by("d").agg(pl.len().alias("rows")).sort("d") for lf in (features, sales_long)]
+    got_days, want_days = pl.collect_all(q)
+
+    def summary(days: pl.DataFrame) -> dict[str, Any]:
+        return {
+            "rows": int(days["rows"].sum()),
+            "series": int(days["rows"].max() or 0),
+            "d_min": days["d"].min(),
+            "d_max": days["d"].max(),
+        }
+
+    got, want = summary(got_days), summary(want_days)
+    passed = got == want and got_days.equals(want_days)
     msg = "features cover sales_long row for row" if passed else f"features {got} != {want}"
+    if passed is False and got == want:
+        msg = f"features {got}: same totals as sales_long but different rows per day"
     return CheckOutcome(passed, msg, {"features": got, "sales_long": want})
 
 
@@ -67,19 +75,28 @@ def check_horizon_features(
     """
     cfg = cfg or FeatureConfig()
     last = last_history_day(features)
-    launch = features.group_by("id").agg(
+    s = cfg.rolling_shift
+    # Only days >= lo can be read by a horizon row (d - k, or a window's first day d-s-w+1).
+    # Launch and first days are clipped at lo, which leaves every comparison below unchanged
+    # (is_launched is monotone within a series), so the check reads ~1/8 of the table's rows.
+    lo = last + 1 - max(max(cfg.direct_lags), s + max(cfg.windows) - 1)
+    # Series key (item, store) = id; decoding the 30k-category id Enum costs ~10x more.
+    key = ["item_id", "store_id"]
+    cols = [*key, "d", "is_launched", TARGET, *(lag_name(k) for k in cfg.direct_lags)]
+    cols += [roll_names(w, s)[0] for w in cfg.windows]
+    recent = features.select(cols).filter(pl.col("d") >= lo).collect().lazy()  # one scan
+    launch = recent.group_by(key).agg(
         pl.col("d").filter(pl.col("is_launched")).min().alias("_launch_d"),
         pl.col("d").min().alias("_first_d"),
     )
-    horizon = features.filter(pl.col(TARGET).is_null() & (pl.col("d") > last)).join(
-        launch, on="id", how="left"
+    horizon = recent.filter(pl.col(TARGET).is_null() & (pl.col("d") > last)).join(
+        launch, on=key, how="left"
     )
     d = pl.col("d").cast(pl.Int32)
     exprs = [
         (pl.col(lag_name(k)).is_null() & (d - k >= pl.col("_launch_d"))).sum().alias(lag_name(k))
         for k in cfg.direct_lags
     ]
-    s = cfg.rolling_shift
     exprs += [
         (pl.col(roll_names(w, s)[0]).is_null()
          & (d - s >= pl.col("_launch_d"))

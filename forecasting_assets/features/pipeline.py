@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import logging
 import math
+import multiprocessing
+import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -208,6 +210,16 @@ class WriteResult:
     stats: dict[str, dict[str, float | None]]
 
 
+ALLOCATOR_ENV = "_RJEM_MALLOC_CONF"
+"""Environment variable configuring polars' jemalloc (read once, when polars is loaded)."""
+
+ALLOCATOR_CONF = "dirty_decay_ms:-1,muzzy_decay_ms:-1"
+"""Keep freed pages for reuse: each store batch allocates ~4 GB of fresh columns, and with the
+default decay jemalloc returns them to the OS and page-faults them back for the next store
+(measured: ~4 of ~9 CPU-seconds per 6M-row store were kernel time). Used in the isolated child
+process only, whose memory is released when it exits."""
+
+
 def write_features(
     sales_long: pl.LazyFrame | pl.DataFrame,
     path: str | Path,
@@ -217,13 +229,45 @@ def write_features(
     statistics: bool = False,
     encoding_cutoff_d: int | None = None,
     workers: int = 2,
+    isolated: bool = False,
 ) -> WriteResult:
     """Build the feature table store by store and stream it to ``path`` (one Parquet file).
 
     Defaults favour write speed: lz4 and no column statistics (rows are ordered by series, so
     min/max statistics would not prune row groups for day filters anyway).
+    With ``isolated``, the build runs in a fresh (spawned) process whose allocator keeps freed
+    pages for reuse (:data:`ALLOCATOR_CONF`); its memory is returned when it exits.
     Not atomic by itself: pass a temporary path (``settings.atomic_write``) for user-facing files.
     """
+    kwargs: dict[str, Any] = {
+        "compression": compression,
+        "statistics": statistics,
+        "encoding_cutoff_d": encoding_cutoff_d,
+        "workers": workers,
+    }
+    if not isolated:
+        return _write_features(sales_long, path, cfg, **kwargs)
+    ctx = multiprocessing.get_context("spawn")
+    previous = os.environ.get(ALLOCATOR_ENV)
+    os.environ[ALLOCATOR_ENV] = previous or ALLOCATOR_CONF  # inherited by the child at spawn
+    try:
+        with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
+            return pool.submit(_write_features, sales_long, path, cfg, **kwargs).result()
+    finally:
+        if previous is None:
+            os.environ.pop(ALLOCATOR_ENV, None)
+
+
+def _write_features(
+    sales_long: pl.LazyFrame | pl.DataFrame,
+    path: str | Path,
+    cfg: FeatureConfig | None,
+    *,
+    compression: str,
+    statistics: bool,
+    encoding_cutoff_d: int | None,
+    workers: int,
+) -> WriteResult:
     cfg = cfg or FeatureConfig()
     t0 = time.perf_counter()
     lf = sales_long.lazy()
