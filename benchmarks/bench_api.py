@@ -353,6 +353,7 @@ def main() -> None:
         pred["server_cpu_ms_per_request"] = round(
             (cpu_seconds(proc.pid) - c0) * 1000 / max(pred["requests"], 1), 3)
         print(f"/predict open loop {args.rate:g}/s for {args.duration:g}s: {pred}", flush=True)
+        asyncio.run(open_loop(port, batches, args.batch_rate, 2, connections=8))  # warm-up
         c0 = cpu_seconds(proc.pid)
         batch = asyncio.run(
             open_loop(port, batches, args.batch_rate, args.batch_duration, connections=8)
