@@ -146,3 +146,6 @@ def test_chunked_lazy_grid_equals_in_memory_grid(tiny_raw_source: Path, tmp_path
     assert lazy.collect().equals(whole)  # the source can be read more than once
     some = lazy.select("id", "sales").filter(pl.col("sales") > 3).head(5).collect()
     assert some.equals(whole.select("id", "sales").filter(pl.col("sales") > 3).head(5))
+    # a pushed-down predicate on a column that is not selected still applies
+    day5 = lazy.filter(pl.col("d") == 5).select("sales").collect()
+    assert day5.equals(whole.filter(pl.col("d") == 5).select("sales"))

@@ -23,7 +23,7 @@ from typing import Any
 import dagster as dg
 import polars as pl
 
-from forecasting_assets.defs.assets.features import GROUP, FeaturesConfig
+from forecasting_assets.defs.assets.features import GROUP, FeaturesConfig, check_result
 from forecasting_assets.features import checks
 from forecasting_assets.features.build import build_features, feature_context
 from forecasting_assets.features.config import FEATURES_VERSION
@@ -197,15 +197,6 @@ def store_partitions_sensor(
 # ---------------------------------------------------------------------------------------------
 
 
-def _check_result(outcome: checks.CheckOutcome, *, warn: bool = False) -> dg.AssetCheckResult:
-    return dg.AssetCheckResult(
-        passed=outcome.passed,
-        severity=dg.AssetCheckSeverity.WARN if warn else dg.AssetCheckSeverity.ERROR,
-        description=outcome.message[:2000],
-        metadata=dict(outcome.metadata),
-    )
-
-
 def _partitions(context: dg.AssetCheckExecutionContext) -> pl.LazyFrame:
     return pl.scan_parquet([partition_path(s) for s in context.partition_keys])
 
@@ -230,7 +221,7 @@ def features_partition_rows_match(
     context: dg.AssetCheckExecutionContext,
 ) -> dg.AssetCheckResult:
     """Row count, series count and day range equal those of the store(s) in sales_long."""
-    return _check_result(partition_rows_outcome(list(context.partition_keys)))
+    return check_result(partition_rows_outcome(list(context.partition_keys)))
 
 
 @dg.asset_check(
@@ -244,7 +235,7 @@ def features_partition_horizon_inputs(
     context: dg.AssetCheckExecutionContext,
 ) -> dg.AssetCheckResult:
     """The direct model can score every horizon day of every launched series of the store."""
-    return _check_result(checks.check_horizon_features(_partitions(context)))
+    return check_result(checks.check_horizon_features(_partitions(context)))
 
 
 @dg.asset_check(
@@ -255,7 +246,7 @@ def features_partition_horizon_inputs(
 )
 def features_partition_schema(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
     """Schema against the catalog (non-blocking warning)."""
-    return _check_result(checks.check_schema(_partitions(context)), warn=True)
+    return check_result(checks.check_schema(_partitions(context)), warn=True)
 
 
 PARTITION_CHECKS = [

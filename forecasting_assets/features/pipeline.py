@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from polars.io.plugins import register_io_source
 
 from forecasting_assets.features.build import (
     FeatureContext,
@@ -30,6 +29,7 @@ from forecasting_assets.features.build import (
     feature_context,
 )
 from forecasting_assets.features.config import FeatureConfig
+from forecasting_assets.lazy_source import lazy_from_batches
 
 logger = logging.getLogger(__name__)
 
@@ -130,27 +130,13 @@ def features_lazy(
     context = context or feature_context(lf, cfg)
     schema = _schema(lf, cfg, context)
 
-    def source(
-        with_columns: list[str] | None,
-        predicate: pl.Expr | None,
-        n_rows: int | None,
-        _batch_size: int | None,
-    ) -> Iterator[pl.DataFrame]:
-        remaining = n_rows
+    def batches() -> Iterator[pl.DataFrame]:
         for batch in iter_feature_batches(lf, cfg, context, workers=workers):
             if on_batch is not None:
                 on_batch(batch)
-            out = batch if predicate is None else batch.filter(predicate)
-            if with_columns is not None:
-                out = out.select(with_columns)
-            if remaining is not None:
-                out = out.head(remaining)
-                remaining -= out.height
-            yield out
-            if remaining is not None and remaining <= 0:
-                return
+            yield batch
 
-    return register_io_source(source, schema=schema, explain_name="features_by_store")
+    return lazy_from_batches(batches, schema, "features_by_store")
 
 
 @dataclass

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
-from polars.io.plugins import register_io_source
 
+from forecasting_assets.lazy_source import lazy_from_batches
 from forecasting_assets.m5.readers import day_number
 from forecasting_assets.m5.validation import day_columns, strip_suffix
 
@@ -159,23 +159,7 @@ def sales_long_lazy(
     zeros are not mistaken for demand. ``sell_price`` is null in weeks without a price row.
     """
     schema, chunks = sales_long_chunks(calendar, sales, prices, horizon, chunk_rows)
-
-    def source(with_columns: list[str] | None, predicate: pl.Expr | None, n_rows: int | None,
-               batch_size: int | None) -> Iterator[pl.DataFrame]:
-        remaining = n_rows
-        for chunk in chunks():
-            if with_columns is not None:
-                chunk = chunk.select(with_columns)
-            if predicate is not None:
-                chunk = chunk.filter(predicate)
-            if remaining is not None:
-                chunk = chunk.head(remaining)
-                remaining -= chunk.height
-            yield chunk
-            if remaining is not None and remaining <= 0:
-                return
-
-    return register_io_source(io_source=source, schema=schema)
+    return lazy_from_batches(chunks, schema, "sales_long")
 
 
 def build_sales_long(

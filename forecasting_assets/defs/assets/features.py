@@ -123,7 +123,8 @@ def features(
     )
 
 
-def _result(outcome: checks.CheckOutcome, *, warn: bool = False) -> dg.AssetCheckResult:
+def check_result(outcome: checks.CheckOutcome, *, warn: bool = False) -> dg.AssetCheckResult:
+    """A feature-check outcome as a Dagster check result (ERROR, or WARN when ``warn``)."""
     return dg.AssetCheckResult(
         passed=outcome.passed,
         severity=dg.AssetCheckSeverity.WARN if warn else dg.AssetCheckSeverity.ERROR,
@@ -149,7 +150,7 @@ def features_rows_match_sales_long(
     features: pl.LazyFrame, sales_long: pl.LazyFrame
 ) -> dg.AssetCheckResult:
     """Row count and rows per day (hence day range and series count) equal sales_long's."""
-    return _result(checks.check_rows_match(_table(features), sales_long.lazy()))
+    return check_result(checks.check_rows_match(_table(features), sales_long.lazy()))
 
 
 @dg.asset_check(
@@ -159,7 +160,7 @@ def features_rows_match_sales_long(
 )
 def features_horizon_direct_inputs(features: pl.LazyFrame) -> dg.AssetCheckResult:
     """The direct model can score every horizon day of every launched series."""
-    return _result(checks.check_horizon_features(_table(features)))
+    return check_result(checks.check_horizon_features(_table(features)))
 
 
 @dg.asset_check(
@@ -168,7 +169,7 @@ def features_horizon_direct_inputs(features: pl.LazyFrame) -> dg.AssetCheckResul
 )
 def features_schema_complete(features: pl.LazyFrame) -> dg.AssetCheckResult:
     """Schema against the catalog (non-blocking warning)."""
-    return _result(checks.check_schema(_table(features)), warn=True)
+    return check_result(checks.check_schema(_table(features)), warn=True)
 
 
 FEATURE_CHECKS = [
