@@ -52,7 +52,9 @@ page = st.navigation(PAGES)
 
 with st.sidebar:
     st.caption(f"Data home: `{data.home_dir()}`")
-    if st.button("Reload data", icon=":material/refresh:", help="Clear the caches and re-read the exports"):
+    if st.button(
+        "Reload data", icon=":material/refresh:", help="Clear the caches and re-read the exports"
+    ):
         st.cache_data.clear()
         st.cache_resource.clear()
     st.caption(f"Caches refresh every {data.TTL} s and whenever an export is rewritten.")

@@ -6,16 +6,18 @@ on the file's path and version (mtime + size), so a new materialization shows up
 and expires after ``TTL`` seconds. Large frames use ``st.cache_resource`` (shared, not copied on
 each access: the pages never mutate them); small results use ``st.cache_data``.
 
-History comes from ``<FORECASTING_HOME>/assets/sales_long.parquet``, scanned lazily: only the last
-``WINDOW_DAYS`` days plus the horizon are read (``id, date, sales, sell_price``), once per file
-version; every chart aggregates that window. MLflow information is read straight from the SQLite
-tracking store when the URI is ``sqlite:///`` (importing mlflow alone takes ~4 s), otherwise
-through the store module.
+History comes from ``<FORECASTING_HOME>/assets/sales_long.parquet``, scanned lazily: aggregates
+over the last ``WINDOW_DAYS`` days come from one store × department × day cube; one store, series
+or item is read through only the row groups whose footer statistics can hold it (see "history"
+below). MLflow information is read straight from the SQLite tracking store when the URI is
+``sqlite:///`` (importing mlflow alone takes ~4 s), otherwise through the store module.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import glob
 import json
 import logging
 import os
@@ -24,6 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 import streamlit as st
 
@@ -141,8 +144,16 @@ def _export(name: str, store_fn: str) -> pl.DataFrame | None:
     return _cached_export(name, store_fn, str(path), version)
 
 
-FORECAST_CORE = ["id", "item_id", "store_id", "date", "predicted_sales", "lower", "upper",
-                 "model_version"]
+FORECAST_CORE = [
+    "id",
+    "item_id",
+    "store_id",
+    "date",
+    "predicted_sales",
+    "lower",
+    "upper",
+    "model_version",
+]
 
 
 @st.cache_resource(ttl=TTL, show_spinner=False, max_entries=4)
@@ -267,7 +278,10 @@ def _feature_catalog(key: tuple[str | None, ...]) -> Any | None:
             return s.load_feature_catalog()
         except Exception:
             log.exception("store.load_feature_catalog failed")
-    for path in (exports_dir() / "feature_catalog.json", home_dir() / "assets" / "feature_catalog.json"):
+    for path in (
+        exports_dir() / "feature_catalog.json",
+        home_dir() / "assets" / "feature_catalog.json",
+    ):
         if path.exists():
             try:
                 return json.loads(path.read_text())
@@ -334,7 +348,9 @@ def drift_thresholds(report: dict[str, Any]) -> tuple[float, float]:
     """(warn, alert) PSI thresholds of the feature drift (defaults 0.1 / 0.25)."""
     th = (report.get("feature_drift") or {}).get("thresholds") or report.get("thresholds") or {}
     warn = th.get("warn", th.get("psi_warn", 0.1)) if isinstance(th, dict) else 0.1
-    alert = th.get("alert", th.get("psi_alert", th.get("psi", 0.25))) if isinstance(th, dict) else 0.25
+    alert = (
+        th.get("alert", th.get("psi_alert", th.get("psi", 0.25))) if isinstance(th, dict) else 0.25
+    )
     return float(warn), float(alert)
 
 
@@ -376,7 +392,11 @@ def series_index() -> pl.DataFrame | None:
 @st.cache_data(ttl=TTL, show_spinner=False, max_entries=4)
 def _horizon(path: str, version: str) -> tuple[dt.date, dt.date] | None:
     del version
-    row = pl.scan_parquet(path).select(pl.col("date").min(), pl.col("date").max().alias("x")).collect()
+    row = (
+        pl.scan_parquet(path)
+        .select(pl.col("date").min(), pl.col("date").max().alias("x"))
+        .collect()
+    )
     first, last = row.row(0)
     return None if first is None else (first, last)
 
@@ -394,7 +414,11 @@ def level_forecast(level: str, level_id: str | None) -> pl.DataFrame | None:
         fc = forecasts()
         if fc is None:
             return None
-        return fc.filter(pl.col("id") == level_id).select("date", "predicted_sales", "lower", "upper").sort("date")
+        return (
+            fc.filter(pl.col("id") == level_id)
+            .select("date", "predicted_sales", "lower", "upper")
+            .sort("date")
+        )
     col, agg_name = LEVELS[level]
     agg = forecasts_aggregated()
     if agg is not None:
@@ -407,7 +431,9 @@ def level_forecast(level: str, level_id: str | None) -> pl.DataFrame | None:
 
 
 @st.cache_data(ttl=TTL, show_spinner=False, max_entries=64)
-def _aggregate_forecast_cached(level: str, level_id: str | None, version: str) -> pl.DataFrame | None:
+def _aggregate_forecast_cached(
+    level: str, level_id: str | None, version: str
+) -> pl.DataFrame | None:
     del version
     fc = forecasts()
     idx = series_index()
@@ -426,10 +452,15 @@ def _aggregate_forecast(level: str, level_id: str | None) -> pl.DataFrame | None
 
 
 # ----------------------------------------------------------------------------- history (sales_long)
-# sales_long stores ``id`` and ``item_id`` as Enums whose full category list polars repeats in every
-# row group, so decoding ``id`` over the whole file costs seconds at M5 scale. The dashboard never
-# reads ``id`` from it: aggregates come from the small-Enum columns (state/store/cat/dept), and a
-# series is (store_id, item_id), read one store at a time (the store filter prunes row groups).
+# sales_long stores ``id`` and ``item_id`` as Enums: decoding them is the costly part of a read
+# (``id``: seconds over the whole file; ``item_id``: ~0.1 s per million rows), and polars prunes no
+# row group on an Enum predicate. So the dashboard never reads ``id``; aggregates come from the
+# small Enums (store/dept), and reads of one store, series or item go only through the row groups
+# whose footer statistics (min/max of store_id and item_id) can hold it: at M5 scale a store is 49
+# contiguous row groups of 488 (one polars slice), a series 1-2, an item ~2 in every store.
+KEYS = ("store_id", "item_id")
+
+
 def _sl() -> tuple[str, str] | None:
     """(path or glob, version) of sales_long: one file, or a folder of partitions (by store)."""
     path = sales_long_path()
@@ -440,6 +471,113 @@ def _sl() -> tuple[str, str] | None:
     if not parts:
         return None
     return str(path.with_suffix("") / "*.parquet"), "|".join(file_version(p) or "" for p in parts)
+
+
+def _stat(value: Any) -> str | None:
+    return value.decode() if isinstance(value, bytes) else None if value is None else str(value)
+
+
+@st.cache_resource(ttl=TTL, show_spinner=False, max_entries=2)
+def _row_groups(path: str, version: str) -> pl.DataFrame:
+    """Per row group of sales_long: file, index, first row, rows, footer min/max of each of KEYS.
+
+    min/max are null when the footer has no usable statistics (the group is then always read);
+    Parquet orders string statistics lexicographically, not in the Enum's order.
+    """
+    del version
+    import pyarrow.parquet as pq
+
+    records: list[dict[str, Any]] = []
+    for file in [path] if Path(path).is_file() else sorted(glob.glob(path)):
+        meta = pq.read_metadata(file)
+        cols = {meta.schema.column(i).name: i for i in range(meta.num_columns)}
+        offset = 0
+        for g in range(meta.num_row_groups):
+            group = meta.row_group(g)
+            rec: dict[str, Any] = {
+                "file": file,
+                "group": g,
+                "offset": offset,
+                "rows": group.num_rows,
+            }
+            for key in KEYS:
+                stats = group.column(cols[key]).statistics if key in cols else None
+                lo, hi = (
+                    (_stat(stats.min), _stat(stats.max))
+                    if stats is not None and stats.has_min_max
+                    else (None, None)
+                )
+                ok = lo is not None and hi is not None and lo <= hi
+                rec[f"{key}_min"], rec[f"{key}_max"] = (lo, hi) if ok else (None, None)
+            records.append(rec)
+            offset += group.num_rows
+    schema = {"file": pl.String, "group": pl.Int64, "offset": pl.Int64, "rows": pl.Int64}
+    schema |= {f"{k}_{m}": pl.String for k in KEYS for m in ("min", "max")}
+    return pl.DataFrame(records, schema=schema)
+
+
+@st.cache_resource(ttl=TTL, show_spinner=False, max_entries=2)
+def _schema(path: str, version: str) -> pl.Schema:
+    del version
+    return pl.scan_parquet(path).collect_schema()
+
+
+def _categories(path: str, version: str, column: str) -> list[str] | None:
+    """Values of an Enum column of sales_long (from the schema), None if it is no Enum."""
+    dtype = _schema(path, version).get(column)
+    return dtype.categories.to_list() if isinstance(dtype, pl.Enum) else None
+
+
+def _groups(path: str, version: str, **keys: str) -> pl.DataFrame:
+    """The row groups of sales_long whose statistics can hold rows with these ``keys`` values
+    (none if a value is not in the column's Enum)."""
+    groups = _row_groups(path, version)
+    for key, value in keys.items():
+        cats = _categories(path, version, key)
+        if cats is not None and value not in cats:
+            return groups.clear()
+        lo, hi = pl.col(f"{key}_min"), pl.col(f"{key}_max")
+        groups = groups.filter(lo.is_null() | ((lo <= value) & (hi >= value)))
+    return groups
+
+
+def _scan(path: str, version: str, **keys: str) -> pl.LazyFrame:
+    """sales_long rows with ``store_id``/``item_id`` equal to ``keys``: polars slices of the row
+    groups that can hold them (adjacent groups make one slice; each slice re-reads the footer)."""
+    runs: list[list[Any]] = []  # [file, offset, rows]
+    for file, offset, rows in (
+        _groups(path, version, **keys).select("file", "offset", "rows").iter_rows()
+    ):
+        if runs and runs[-1][0] == file and runs[-1][1] + runs[-1][2] == offset:
+            runs[-1][2] += rows
+        else:
+            runs.append([file, offset, rows])
+    if not runs:
+        return pl.scan_parquet(path).clear()
+    lf = pl.concat([pl.scan_parquet(f).slice(o, n) for f, o, n in runs])
+    return lf.filter(*(pl.col(k) == v for k, v in keys.items()))
+
+
+def _read_scattered(path: str, version: str, columns: list[str], **keys: str) -> pl.DataFrame:
+    """``columns`` of the rows matching ``keys``, for row groups scattered over the file (an item:
+    ~2 per store). pyarrow reads them all with one footer parse per file, where a polars slice per
+    group would re-read the footer each time (~3x slower at M5 scale)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    groups = _groups(path, version, **keys)
+    tables = []
+    for file, idx in groups.group_by("file", maintain_order=True).agg("group").iter_rows():
+        table = pq.ParquetFile(file).read_row_groups(
+            idx, columns=list(dict.fromkeys([*keys, *columns]))
+        )
+        mask = functools.reduce(pc.and_, [pc.equal(table[k], v) for k, v in keys.items()])
+        tables.append(table.filter(mask).select(columns))
+    if not tables:
+        schema = _schema(path, version)
+        return pl.DataFrame(schema={c: schema[c] for c in columns})
+    return pl.from_arrow(pa.concat_tables(tables))  # type: ignore[return-value]
 
 
 @st.cache_data(ttl=TTL, show_spinner=False, max_entries=4)
@@ -494,52 +632,63 @@ def history_cube() -> pl.DataFrame | None:
     return _cube(*sl, start)
 
 
-@st.cache_resource(ttl=TTL, show_spinner=False, max_entries=10)
-def _store_window(path: str, version: str, start: dt.date, store_id: str) -> pl.DataFrame:
-    del version
-    lf = pl.scan_parquet(path)
-    dtype = lf.collect_schema()["store_id"]
-    if isinstance(dtype, pl.Enum) and store_id not in dtype.categories.to_list():
-        return pl.DataFrame(schema={"item_id": pl.String, "date": pl.Date, "sales": pl.Int32,
-                                    "sell_price": pl.Float32, "is_launched": pl.Boolean})
+def _store_rows(path: str, version: str, start: dt.date, store_id: str) -> pl.DataFrame:
     return (
-        lf.filter(pl.col("store_id") == store_id, pl.col("date") >= start)
-        .select(pl.col("item_id").cast(pl.String), "date", "sales", "sell_price", "is_launched")
+        _scan(path, version, store_id=store_id)
+        .filter(pl.col("date") >= start)
+        .select("item_id", "date", "sales", "sell_price", "is_launched")
         .collect()
     )
 
 
 def store_window(store_id: str) -> pl.DataFrame | None:
-    """item_id, date, sales (null on horizon days), sell_price, is_launched for one store."""
+    """item_id (Enum), date, sales (null on horizon days), sell_price, is_launched of one store
+    over the window (not cached: ~20 MB a store; callers cache what they derive from it)."""
     sl, start = _sl(), _window_start()
-    if sl is None or start is None:
-        return None
-    return _store_window(*sl, start, store_id)
+    return None if sl is None or start is None else _store_rows(*sl, start, store_id)
 
 
-def level_history(level: str, level_id: str | None, days: int,
-                  store_id: str | None = None) -> pl.DataFrame | None:
-    """date, sales for the last ``days`` history days of one aggregate or one item × store."""
-    last = last_sales_day()
-    if last is None:
+@st.cache_data(ttl=TTL, show_spinner=False, max_entries=64)
+def _series_history(
+    path: str, version: str, start: dt.date, store_id: str, item_id: str
+) -> pl.DataFrame:
+    return (
+        _scan(path, version, store_id=store_id, item_id=item_id)
+        .filter(pl.col("date") >= start)
+        .select("date", "sales")
+        .sort("date")
+        .collect()
+    )
+
+
+def level_history(
+    level: str,
+    level_id: str | None,
+    days: int,
+    store_id: str | None = None,
+    item_id: str | None = None,
+) -> pl.DataFrame | None:
+    """date, sales for the last ``days`` history days of one aggregate or (level 'Item × store')
+    of the series ``item_id`` in ``store_id``."""
+    last, start, sl = last_sales_day(), _window_start(), _sl()
+    if last is None or start is None or sl is None:
         return None
     first = last - dt.timedelta(days=days - 1)
     if level == "Item × store":
-        win = store_window(store_id or "")
-        if win is None:
-            return None
-        return (
-            win.filter(pl.col("item_id") == level_id, pl.col("date").is_between(first, last))
-            .select("date", "sales")
-            .sort("date")
-        )
+        hist = _series_history(*sl, start, store_id or "", item_id or "")
+        return hist.filter(pl.col("date").is_between(first, last))
     cube = history_cube()
     if cube is None:
         return None
     col, _ = LEVELS[level]
     if col is not None:
         cube = cube.filter(pl.col(col) == level_id)
-    return cube.filter(pl.col("date") >= first).group_by("date").agg(pl.col("sales").sum()).sort("date")
+    return (
+        cube.filter(pl.col("date") >= first)
+        .group_by("date")
+        .agg(pl.col("sales").sum())
+        .sort("date")
+    )
 
 
 def calendar_marks(first: dt.date, last: dt.date, state: str | None) -> pl.DataFrame:
@@ -650,39 +799,61 @@ def forecast_totals() -> dict[str, float | None] | None:
     return _totals(fc_version, sl[1] if sl else None)
 
 
-ADI_CUTOFF = 1.32
-CV2_CUTOFF = 0.49
+def demand_cutoffs() -> tuple[float, float]:
+    """The Syntetos–Boylan (ADI, CV²) cut-offs of ``forecasting_assets.inventory.demand``."""
+    from forecasting_assets.inventory.demand import ADI_CUTOFF, CV2_CUTOFF
+
+    return ADI_CUTOFF, CV2_CUTOFF
+
+
+STATS_SCHEMA = {
+    "item_id": pl.String,
+    "days": pl.Int64,
+    "units": pl.Float64,
+    "zero_share": pl.Float64,
+    "adi": pl.Float64,
+    "cv2": pl.Float64,
+    "demand_class": pl.String,
+}
 
 
 @st.cache_data(ttl=TTL, show_spinner=False, max_entries=10)
 def _series_stats(path: str, version: str, start: dt.date, store_id: str) -> pl.DataFrame:
-    win = _store_window(path, version, start, store_id)
-    hist = win.filter(pl.col("sales").is_not_null(), pl.col("is_launched").fill_null(True))
-    x = pl.col("sales").cast(pl.Float64)
-    stats = hist.group_by("item_id").agg(
-        pl.len().alias("days"),
-        (x > 0).sum().alias("nz"),
-        x.sum().alias("units"),
-        (x * x).sum().alias("sq"),
+    from forecasting_assets.inventory.demand import classify_demand, demand_statistics
+
+    win = _store_rows(path, version, start, store_id)
+    obs = win.filter(pl.col("sales").is_not_null(), pl.col("is_launched").fill_null(True))
+    if not obs.height:
+        return pl.DataFrame(schema=STATS_SCHEMA)
+    # A (items, days) array with NaN where a day is no demand observation (before launch), indexed
+    # by the item's Enum code: no string is built for the ~1M rows of a store.
+    item = obs["item_id"]
+    if not isinstance(item.dtype, pl.Enum):
+        item = item.cast(pl.String).cast(pl.Enum(item.cast(pl.String).unique().sort()))
+    names = item.dtype.categories  # type: ignore[attr-defined]
+    code = item.to_physical().to_numpy().astype(np.int64)
+    day = (obs["date"] - start).dt.total_days().to_numpy()
+    hist = np.full((len(names), int(day.max()) + 1), np.nan)
+    hist[code, day] = obs["sales"].to_numpy()
+    present = np.flatnonzero(np.bincount(code, minlength=len(names)))
+    stats = demand_statistics(hist[present])
+    return pl.DataFrame(
+        {
+            "item_id": names.gather(present),
+            "days": stats["n_days"],
+            "units": stats["mean_daily_demand"] * stats["n_days"],
+            "zero_share": 1 - stats["n_nonzero"] / stats["n_days"],
+            "adi": stats["adi"],
+            "cv2": stats["cv2"],
+            "demand_class": classify_demand(stats["adi"], stats["cv2"]).astype(str),
+        },
+        schema=STATS_SCHEMA,
     )
-    nz = pl.col("nz").cast(pl.Float64)
-    mean = pl.col("units") / nz
-    var = (pl.col("sq") - nz * mean * mean) / (nz - 1)
-    stats = stats.with_columns(
-        (1 - nz / pl.col("days")).alias("zero_share"),
-        (pl.col("days") / nz.clip(1)).alias("adi"),
-        pl.when(nz > 1).then(var / (mean * mean)).otherwise(0.0).alias("cv2"),
-    )
-    cls = (
-        pl.when(pl.col("adi") < ADI_CUTOFF)
-        .then(pl.when(pl.col("cv2") < CV2_CUTOFF).then(pl.lit("smooth")).otherwise(pl.lit("erratic")))
-        .otherwise(pl.when(pl.col("cv2") < CV2_CUTOFF).then(pl.lit("intermittent")).otherwise(pl.lit("lumpy")))
-    )
-    return stats.with_columns(cls.alias("demand_class")).drop("nz", "sq")
 
 
 def series_stats(store_id: str) -> pl.DataFrame | None:
-    """Per item of a store, over the window from launch: zero share, ADI, CV², demand class."""
+    """Per item of a store, over the window from launch: zero share, ADI, CV², demand class
+    (``forecasting_assets.inventory.demand``: the classes of the inventory plan)."""
     sl, start = _sl(), _window_start()
     if sl is None or start is None:
         return None
@@ -691,16 +862,14 @@ def series_stats(store_id: str) -> pl.DataFrame | None:
 
 @st.cache_data(ttl=TTL, show_spinner=False, max_entries=4)
 def _data_summary(path: str, version: str) -> dict[str, Any]:
-    del version
-    lf = pl.scan_parquet(path)
-    schema = lf.collect_schema()
+    schema = _schema(path, version)
     levels = {
-        c: len(schema[c].categories) if isinstance(schema[c], pl.Enum) else None  # type: ignore[union-attr]
+        c: len(cats) if (cats := _categories(path, version, c)) is not None else None
         for c in ("id", "item_id", "dept_id", "cat_id", "store_id", "state_id")
         if c in schema
     }
-    rows = lf.select(pl.len()).collect().item()  # from the Parquet metadata
-    first = lf.select("date").head(1).collect().item()  # every series starts on the first day
+    rows = int(_row_groups(path, version)["rows"].sum())  # from the Parquet footers
+    first = pl.scan_parquet(path).select("date").head(1).collect().item()  # series start on day 1
     return {"rows": rows, "first": first, "columns": len(schema), "levels": levels}
 
 
@@ -714,13 +883,11 @@ def data_summary() -> dict[str, Any] | None:
 
 @st.cache_data(ttl=TTL, show_spinner=False, max_entries=32)
 def _price_history(path: str, version: str, item_id: str) -> pl.DataFrame:
-    del version
-    lf = pl.scan_parquet(path)
-    dtype = lf.collect_schema()["item_id"]
-    if isinstance(dtype, pl.Enum) and item_id not in dtype.categories.to_list():
-        return pl.DataFrame(schema={"week_start": pl.Date, "store_id": pl.String, "sell_price": pl.Float32})
+    rows = _read_scattered(
+        path, version, ["store_id", "wm_yr_wk", "date", "sell_price"], item_id=item_id
+    )
     return (
-        lf.filter(pl.col("item_id") == item_id)
+        rows.lazy()
         .group_by(pl.col("store_id").cast(pl.String), "wm_yr_wk")
         .agg(pl.col("date").min().alias("week_start"), pl.col("sell_price").drop_nulls().first())
         .drop_nulls("sell_price")
@@ -731,7 +898,7 @@ def _price_history(path: str, version: str, item_id: str) -> pl.DataFrame:
 
 
 def price_history(item_id: str) -> pl.DataFrame | None:
-    """Weekly sell price of one item in every store (from sales_long)."""
+    """Weekly sell price of one item in every store (only the row groups that can hold the item)."""
     sl = _sl()
     return None if sl is None else _price_history(*sl, item_id)
 
@@ -739,10 +906,8 @@ def price_history(item_id: str) -> pl.DataFrame | None:
 def enum_values(column: str) -> list[str]:
     """Values of an Enum column of sales_long from its schema (no scan); [] if unavailable."""
     sl = _sl()
-    if sl is None:
-        return []
-    dtype = pl.scan_parquet(sl[0]).collect_schema().get(column)
-    return sorted(dtype.categories.to_list()) if isinstance(dtype, pl.Enum) else []
+    cats = None if sl is None else _categories(*sl, column)
+    return sorted(cats) if cats else []
 
 
 # ----------------------------------------------------------------------------- MLflow
@@ -751,7 +916,11 @@ def _sqlite_path(uri: str) -> Path | None:
         return None
     path = Path(uri.removeprefix("sqlite:///"))
     if not path.is_absolute():
-        path = Path("/" + uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:////") else path.resolve()
+        path = (
+            Path("/" + uri.removeprefix("sqlite:///"))
+            if uri.startswith("sqlite:////")
+            else path.resolve()
+        )
     return path
 
 
@@ -795,7 +964,9 @@ def _mlflow_sqlite(db: str, version: str) -> dict[str, Any]:
             (MODEL_NAME,),
         )
         aliases = _query(
-            path, "SELECT alias, version FROM registered_model_aliases WHERE name = ?", (MODEL_NAME,)
+            path,
+            "SELECT alias, version FROM registered_model_aliases WHERE name = ?",
+            (MODEL_NAME,),
         )
     except sqlite3.Error as exc:
         log.warning("MLflow store %s not readable: %s", db, exc)
@@ -870,8 +1041,16 @@ def _cached_store_mlflow(uri: str) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------- inventory what-if
-DIST_COLS = ["id", "item_id", "store_id", "dept_id", "demand_class", "mean_daily_demand", "dispersion",
-             "unit_price"]
+DIST_COLS = [
+    "id",
+    "item_id",
+    "store_id",
+    "dept_id",
+    "demand_class",
+    "mean_daily_demand",
+    "dispersion",
+    "unit_price",
+]
 
 
 def demand_distribution(store_id: str, dept_id: str | None) -> pl.DataFrame | None:
@@ -879,11 +1058,18 @@ def demand_distribution(store_id: str, dept_id: str | None) -> pl.DataFrame | No
 
     Taken from the inventory plan (``mean_daily_demand``, ``dispersion``, ``unit_price``) when it
     has them; otherwise from the forecasts: mean of the daily forecast, and dispersion
-    (variance / mean) from the 80 % interval width, priced with the horizon sell prices.
+    (variance / mean) from the 80 % interval width, priced with the last sell prices.
     """
+    return _demand_distribution(store_id, dept_id, _plan_version())
+
+
+@st.cache_resource(ttl=TTL, show_spinner=False, max_entries=32)
+def _demand_distribution(store_id: str, dept_id: str | None, version: str) -> pl.DataFrame | None:
+    del version
     plan = inventory_plan()
     if plan is not None and {"mean_daily_demand", "dispersion", "unit_price"} <= set(plan.columns):
-        plan = _with_hierarchy(plan) if "item_id" in plan.columns else plan
+        if "dept_id" not in plan.columns and "item_id" in plan.columns:
+            plan = _with_hierarchy(plan)
         sub = plan.filter(pl.col("store_id") == store_id)
         if dept_id:
             sub = sub.filter(pl.col("dept_id") == dept_id)
@@ -908,6 +1094,7 @@ def demand_distribution(store_id: str, dept_id: str | None) -> pl.DataFrame | No
             win.filter(pl.col("sell_price").is_not_null())
             .group_by("item_id")
             .agg(pl.col("sell_price").last().cast(pl.Float64).alias("unit_price"))
+            .with_columns(pl.col("item_id").cast(pl.String))
         )
         dist = dist.join(ids.select("id", "item_id"), on="id").join(price, on="item_id", how="left")
         dist = dist.drop("item_id")
@@ -923,14 +1110,15 @@ CURVE_LEVELS = (0.80, 0.85, 0.90, 0.95, 0.975, 0.99, 0.995)
 
 def _plan_version() -> str:
     return ":".join(
-        file_version(p) or "" for p in (exports_dir() / "inventory_plan.parquet",
-                                         exports_dir() / "forecasts.parquet")
+        file_version(p) or ""
+        for p in (exports_dir() / "inventory_plan.parquet", exports_dir() / "forecasts.parquet")
     )
 
 
 @st.cache_data(ttl=TTL, show_spinner=False, max_entries=128)
-def _whatif_plan(store_id: str, dept_id: str | None, service_level: float, lead_time: int,
-                 version: str) -> pl.DataFrame | None:
+def _whatif_plan(
+    store_id: str, dept_id: str | None, service_level: float, lead_time: int, version: str
+) -> pl.DataFrame | None:
     del version
     dist = demand_distribution(store_id, dept_id)
     if dist is None or not dist.height:
@@ -939,15 +1127,17 @@ def _whatif_plan(store_id: str, dept_id: str | None, service_level: float, lead_
     return plan_inventory(dist, service_level=service_level, lead_time_days=lead_time)
 
 
-def whatif_plan(store_id: str, dept_id: str | None, service_level: float,
-                lead_time: int) -> pl.DataFrame | None:
+def whatif_plan(
+    store_id: str, dept_id: str | None, service_level: float, lead_time: int
+) -> pl.DataFrame | None:
     """plan_inventory for one store (and department) at a what-if service level and lead time."""
     return _whatif_plan(store_id, dept_id, round(service_level, 4), int(lead_time), _plan_version())
 
 
 @st.cache_data(ttl=TTL, show_spinner=False, max_entries=64)
-def _cost_curve(store_id: str, dept_id: str | None, lead_time: int, levels: tuple[float, ...],
-                version: str) -> pl.DataFrame | None:
+def _cost_curve(
+    store_id: str, dept_id: str | None, lead_time: int, levels: tuple[float, ...], version: str
+) -> pl.DataFrame | None:
     del version
     dist = demand_distribution(store_id, dept_id)
     if dist is None or not dist.height:
@@ -956,11 +1146,21 @@ def _cost_curve(store_id: str, dept_id: str | None, lead_time: int, levels: tupl
     return curve(dist, service_levels=levels, lead_time_days=lead_time)
 
 
-def cost_curve(store_id: str, dept_id: str | None, lead_time: int,
-               extra_level: float | None = None) -> pl.DataFrame | None:
-    """cost_vs_service_curve over CURVE_LEVELS (plus ``extra_level``) for one selection."""
-    levels = tuple(sorted({*CURVE_LEVELS, *([round(extra_level, 4)] if extra_level else [])}))
-    return _cost_curve(store_id, dept_id, int(lead_time), levels, _plan_version())
+def cost_curve(
+    store_id: str, dept_id: str | None, lead_time: int, extra_level: float | None = None
+) -> pl.DataFrame | None:
+    """cost_vs_service_curve over CURVE_LEVELS plus ``extra_level`` for one selection.
+
+    The extra level is computed (and cached) apart, so moving the service-level slider adds one
+    level instead of recomputing the curve.
+    """
+    version = _plan_version()
+    curve = _cost_curve(store_id, dept_id, int(lead_time), CURVE_LEVELS, version)
+    extra = None if extra_level is None else round(extra_level, 4)
+    if curve is None or extra is None or extra in CURVE_LEVELS:
+        return curve
+    point = _cost_curve(store_id, dept_id, int(lead_time), (extra,), version)
+    return curve if point is None else pl.concat([curve, point]).sort("service_level")
 
 
 def inventory_functions() -> tuple[Callable[..., Any], Callable[..., Any]]:

@@ -26,13 +26,29 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGES = {"home": "", "forecasting": "forecasting", "inventory": "inventory",
-         "performance": "performance", "data": "data"}
-TITLES = {"home": "M5 demand forecasting", "forecasting": "Forecasting", "inventory": "Inventory",
-          "performance": "Model performance", "data": "Data"}
+PAGES = {
+    "home": "",
+    "forecasting": "forecasting",
+    "inventory": "inventory",
+    "performance": "performance",
+    "data": "data",
+}
+TITLES = {
+    "home": "M5 demand forecasting",
+    "forecasting": "Forecasting",
+    "inventory": "Inventory",
+    "performance": "Model performance",
+    "data": "Data",
+}
 CHROMIUM_FLAGS = [
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
     "--disable-dev-shm-usage",
 ]
 
@@ -71,13 +87,28 @@ def _free_port() -> int:
 def streamlit_server(env: dict[str, str] | None = None, timeout: float = 60.0) -> Iterator[str]:
     """Run the dashboard with ``streamlit run`` on a free port; yield its base URL; stop it."""
     port = _free_port()
-    cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"),
-           "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
-           "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(ROOT / "dashboard" / "app.py"),
+        "--server.headless",
+        "true",
+        "--server.port",
+        str(port),
+        "--server.address",
+        "127.0.0.1",
+        "--browser.gatherUsageStats",
+        "false",
+        "--server.fileWatcherType",
+        "none",
+    ]
     url = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryFile() as log:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=log,
-                                stderr=log)
+        proc = subprocess.Popen(
+            cmd, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=log, stderr=log
+        )
         try:
             deadline = time.monotonic() + timeout
             while True:
@@ -111,8 +142,13 @@ def _wait_rendered(page: object, timeout_ms: int) -> None:
     page.wait_for_timeout(800)  # type: ignore[attr-defined]  # let Vega draw
 
 
-def capture(out_dir: Path, env: dict[str, str] | None = None, width: int = 1440,
-            timeout_ms: int = 90_000, pages: dict[str, str] | None = None) -> list[PageShot]:
+def capture(
+    out_dir: Path,
+    env: dict[str, str] | None = None,
+    width: int = 1440,
+    timeout_ms: int = 90_000,
+    pages: dict[str, str] | None = None,
+) -> list[PageShot]:
     """Screenshot every page into ``out_dir`` (``<page>.png``)."""
     from playwright.sync_api import sync_playwright
 
@@ -124,7 +160,9 @@ def capture(out_dir: Path, env: dict[str, str] | None = None, width: int = 1440,
     with streamlit_server(env) as url, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_FLAGS)
         try:
-            ctx = browser.new_context(viewport={"width": width, "height": 900}, device_scale_factor=1)
+            ctx = browser.new_context(
+                viewport={"width": width, "height": 900}, device_scale_factor=1
+            )
             page = ctx.new_page()
             for i, (name, path) in enumerate((pages or PAGES).items()):
                 t0 = time.monotonic()
@@ -135,7 +173,9 @@ def capture(out_dir: Path, env: dict[str, str] | None = None, width: int = 1440,
                     page.wait_for_url(f"{url}/{path}", timeout=timeout_ms)
                     page.wait_for_function(
                         "t => document.querySelector('h1') && document.querySelector('h1').innerText === t",
-                        arg=TITLES[name], timeout=timeout_ms)
+                        arg=TITLES[name],
+                        timeout=timeout_ms,
+                    )
                 _wait_rendered(page, timeout_ms)
                 seconds = time.monotonic() - t0
                 # Streamlit scrolls inside its main container: grow the viewport to show it all.
@@ -149,13 +189,19 @@ def capture(out_dir: Path, env: dict[str, str] | None = None, width: int = 1440,
                 target = out_dir / f"{name}.png"
                 page.screenshot(path=str(target), full_page=True)
                 page.set_viewport_size({"width": width, "height": 900})
-                shots.append(PageShot(
-                    page=name, path=target, seconds=seconds,
-                    exceptions=page.locator('[data-testid="stException"]').count(),
-                    charts=max(page.locator('[data-testid="stVegaLiteChart"]').count(),
-                               page.locator(".vega-embed").count()),
-                    title=page.locator("h1").first.inner_text(),
-                ))
+                shots.append(
+                    PageShot(
+                        page=name,
+                        path=target,
+                        seconds=seconds,
+                        exceptions=page.locator('[data-testid="stException"]').count(),
+                        charts=max(
+                            page.locator('[data-testid="stVegaLiteChart"]').count(),
+                            page.locator(".vega-embed").count(),
+                        ),
+                        title=page.locator("h1").first.inner_text(),
+                    )
+                )
         finally:
             browser.close()
     return shots
@@ -170,10 +216,15 @@ def main() -> None:
     env = {}
     if args.home:
         home = args.home.resolve()
-        env = {"FORECASTING_HOME": str(home), "MLFLOW_TRACKING_URI": f"sqlite:///{home / 'mlflow.db'}"}
+        env = {
+            "FORECASTING_HOME": str(home),
+            "MLFLOW_TRACKING_URI": f"sqlite:///{home / 'mlflow.db'}",
+        }
     for shot in capture(args.out, env, width=args.width):
-        sys.stdout.write(f"{shot.page:12s} {shot.seconds:5.1f}s charts={shot.charts} "
-                         f"exceptions={shot.exceptions} -> {shot.path}\n")
+        sys.stdout.write(
+            f"{shot.page:12s} {shot.seconds:5.1f}s charts={shot.charts} "
+            f"exceptions={shot.exceptions} -> {shot.path}\n"
+        )
 
 
 if __name__ == "__main__":

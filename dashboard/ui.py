@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import threading
 from typing import Any
 
 import altair as alt
 import polars as pl
+import pyarrow as pa
 import streamlit as st
 
 from dashboard import data
@@ -43,14 +46,34 @@ def model_scale(models: list[str]) -> alt.Scale:
     return alt.Scale(domain=models, range=rng)
 
 
+def _arrow_dataset(data: Any, datasets: dict[str, bytes]) -> dict[str, str]:
+    """Altair data transformer: keep a chart's rows as an Arrow IPC dataset named by its hash."""
+    table = pa.Table.from_pandas(data, preserve_index=False)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    raw = sink.getvalue().to_pybytes()
+    name = "data-" + hashlib.sha1(raw).hexdigest()[:16]
+    datasets[name] = raw
+    return {"name": name}
+
+
+alt.data_transformers.register("dashboard_arrow", _arrow_dataset)
+_ALTAIR_LOCK = threading.Lock()  # the enabled data transformer is global to Altair
+
+
 def chart(c: alt.TopLevelMixin, key: str | None = None) -> None:
     """Render an Altair chart full width with the Streamlit theme (consistent with the app).
 
-    The spec is built without Altair's JSON-schema validation (``validate=False``): validating
-    every chart on every rerun costs ~50 ms each; the charts are fixed code, checked by the tests
-    (which validate them, see ``VALIDATE``).
+    The rows go to the browser as Arrow datasets next to the spec (as ``st.altair_chart`` does),
+    not as Altair's inline JSON (slow for thousands of points), and the spec is built without
+    Altair's JSON-schema validation (~20 ms a chart): the charts are fixed code, validated by the
+    tests (``VALIDATE``).
     """
-    spec = c.to_dict(validate=VALIDATE)
+    datasets: dict[str, bytes] = {}
+    with _ALTAIR_LOCK, alt.data_transformers.enable("dashboard_arrow", datasets=datasets):
+        spec = c.to_dict(validate=VALIDATE)
+    spec["datasets"] = {**spec.get("datasets", {}), **datasets}
     st.vega_lite_chart(spec, width="stretch", key=key)
 
 
@@ -109,7 +132,9 @@ def flat_records(records: list[dict[str, Any]]) -> pl.DataFrame:
         for k, v in rec.items():
             if isinstance(v, dict):
                 for sk, sv in v.items():
-                    row[f"{k}.{sk}"] = sv if isinstance(sv, int | float | str | bool) or sv is None else str(sv)
+                    row[f"{k}.{sk}"] = (
+                        sv if isinstance(sv, int | float | str | bool) or sv is None else str(sv)
+                    )
             elif isinstance(v, list):
                 row[k] = ", ".join(str(x) for x in v)
             else:
@@ -118,60 +143,93 @@ def flat_records(records: list[dict[str, Any]]) -> pl.DataFrame:
     return pl.DataFrame(rows, infer_schema_length=None, strict=False)
 
 
-def forecast_chart(hist: pl.DataFrame | None, fc: pl.DataFrame | None, marks: pl.DataFrame | None,
-                   show_events: bool = True, show_snap: bool = True,
-                   height: int = CHART_HEIGHT) -> alt.LayerChart:
+def forecast_chart(
+    hist: pl.DataFrame | None,
+    fc: pl.DataFrame | None,
+    marks: pl.DataFrame | None,
+    show_events: bool = True,
+    show_snap: bool = True,
+    height: int = CHART_HEIGHT,
+) -> alt.LayerChart:
     """History joined to the forecast with its 80 % band; events as rules, SNAP days shaded."""
     layers: list[Any] = []
     x = alt.X("date:T", title=None, axis=alt.Axis(format="%b %d, %Y", labelAngle=0))
     if marks is not None and show_snap and marks.height:
         snap = marks.filter(pl.col("snap") == 1).select("date")
         if snap.height:
-            snap = snap.with_columns((pl.col("date") + dt.timedelta(days=1)).alias("date_end"),
-                                     pl.lit("SNAP day").alias("kind"))
+            snap = snap.with_columns(
+                (pl.col("date") + dt.timedelta(days=1)).alias("date_end"),
+                pl.lit("SNAP day").alias("kind"),
+            )
             layers.append(
-                alt.Chart(snap.to_pandas()).mark_rect(opacity=0.10, color=PALETTE["snap"]).encode(
+                alt.Chart(snap.to_pandas())
+                .mark_rect(opacity=0.10, color=PALETTE["snap"])
+                .encode(
                     x=x, x2="date_end:T", tooltip=[alt.Tooltip("date:T"), alt.Tooltip("kind:N")]
                 )
             )
     if fc is not None and fc.height:
         band = fc.to_pandas()
         layers.append(
-            alt.Chart(band).mark_area(opacity=0.30, color=PALETTE["band"]).encode(
-                x=x, y=alt.Y("lower:Q", title="units / day"), y2="upper:Q",
-                tooltip=[alt.Tooltip("date:T"), alt.Tooltip("lower:Q", format=",.1f"),
-                         alt.Tooltip("upper:Q", format=",.1f")],
+            alt.Chart(band)
+            .mark_area(opacity=0.30, color=PALETTE["band"])
+            .encode(
+                x=x,
+                y=alt.Y("lower:Q", title="units / day"),
+                y2="upper:Q",
+                tooltip=[
+                    alt.Tooltip("date:T"),
+                    alt.Tooltip("lower:Q", format=",.1f"),
+                    alt.Tooltip("upper:Q", format=",.1f"),
+                ],
             )
         )
     series = []
     if hist is not None and hist.height:
-        series.append(hist.select("date", pl.col("sales").cast(pl.Float64).alias("units"),
-                                  pl.lit("actual").alias("series")))
+        series.append(
+            hist.select(
+                "date",
+                pl.col("sales").cast(pl.Float64).alias("units"),
+                pl.lit("actual").alias("series"),
+            )
+        )
     if fc is not None and fc.height:
-        series.append(fc.select("date", pl.col("predicted_sales").alias("units"),
-                                pl.lit("forecast").alias("series")))
+        series.append(
+            fc.select(
+                "date", pl.col("predicted_sales").alias("units"), pl.lit("forecast").alias("series")
+            )
+        )
     if series:
         lines = pl.concat(series)
         layers.append(
-            alt.Chart(lines.to_pandas()).mark_line(strokeWidth=2).encode(
+            alt.Chart(lines.to_pandas())
+            .mark_line(strokeWidth=2)
+            .encode(
                 x=x,
                 y=alt.Y("units:Q", title="units / day"),
-                color=alt.Color("series:N", title=None,
-                                scale=alt.Scale(domain=["actual", "forecast"],
-                                                range=[PALETTE["history"], PALETTE["forecast"]]),
-                                legend=alt.Legend(orient="top", direction="horizontal")),
-                tooltip=[alt.Tooltip("date:T"), alt.Tooltip("series:N"),
-                         alt.Tooltip("units:Q", format=",.1f")],
+                color=alt.Color(
+                    "series:N",
+                    title=None,
+                    scale=alt.Scale(
+                        domain=["actual", "forecast"],
+                        range=[PALETTE["history"], PALETTE["forecast"]],
+                    ),
+                    legend=alt.Legend(orient="top", direction="horizontal"),
+                ),
+                tooltip=[
+                    alt.Tooltip("date:T"),
+                    alt.Tooltip("series:N"),
+                    alt.Tooltip("units:Q", format=",.1f"),
+                ],
             )
         )
     if marks is not None and show_events and marks.height:
         ev = marks.filter(pl.col("event").is_not_null()).select("date", "event")
         if ev.height:
             layers.append(
-                alt.Chart(ev.to_pandas()).mark_rule(strokeDash=[4, 3], color=PALETTE["event"],
-                                                    opacity=0.7).encode(
-                    x=x, tooltip=[alt.Tooltip("date:T"), alt.Tooltip("event:N")]
-                )
+                alt.Chart(ev.to_pandas())
+                .mark_rule(strokeDash=[4, 3], color=PALETTE["event"], opacity=0.7)
+                .encode(x=x, tooltip=[alt.Tooltip("date:T"), alt.Tooltip("event:N")])
             )
     if not layers:
         layers.append(alt.Chart(pl.DataFrame({"date": []}).to_pandas()).mark_point())

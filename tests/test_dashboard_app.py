@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 from collections.abc import Iterator
@@ -118,6 +119,11 @@ def test_forecasting_page_levels_and_download(dash_home: Path) -> None:
     assert at.dataframe[0].value.shape[0] == 28
     assert abs(at.dataframe[0].value["predicted_sales"].sum() - series["predicted_sales"].sum()) < 1e-6
     assert "q500" in at.dataframe[0].value.columns  # the series table carries the quantiles
+    sales = pl.read_parquet(dash_home / "assets" / "sales_long.parquet").filter(
+        pl.col("item_id") == item, pl.col("store_id") == "TX_1", pl.col("sales").is_not_null()
+    )
+    last28 = sales.filter(pl.col("date") > sales["date"].max() - dt.timedelta(days=28))
+    assert _metric(at, "Actual, last 28 d") == ui.fmt_num(float(last28["sales"].sum()))
     assert _charts(at) == 1
 
     for level in ("Total", "State", "Category", "Department"):

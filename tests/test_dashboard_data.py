@@ -103,7 +103,8 @@ def test_series_stats_classifies(tmp_path, monkeypatch: pytest.MonkeyPatch) -> N
     assert by["FOODS_1_002"]["zero_share"] == pytest.approx(0.75)
     assert by["FOODS_1_002"]["adi"] == pytest.approx(4.0)
     nz = pl.Series([x for x in lumpy if x > 0], dtype=pl.Float64)
-    assert by["FOODS_1_002"]["cv2"] == pytest.approx((nz.std() / nz.mean()) ** 2)
+    # CV² of the non-zero sizes with the population variance, as forecasting_assets.inventory.demand
+    assert by["FOODS_1_002"]["cv2"] == pytest.approx((nz.std(ddof=0) / nz.mean()) ** 2)
     assert by["FOODS_1_002"]["demand_class"] == "lumpy"
     assert data.series_stats("TX_9") is not None and data.series_stats("TX_9").height == 0
 
@@ -116,3 +117,52 @@ def test_flat_records_flattens_json() -> None:
     assert out.columns == ["name", "inputs", "stats.mean", "stats.null_share"]
     assert out["inputs"].to_list() == ["sales, is_launched", ""]
     assert out["stats.null_share"].to_list() == [0.1, None]
+
+
+@pytest.mark.parametrize("partitioned", [False, True])
+def test_row_group_pruned_reads_match_a_full_scan(
+    tmp_path, monkeypatch: pytest.MonkeyPatch, partitioned: bool
+) -> None:
+    """Reads of one series / store / item through footer statistics return every matching row,
+    also when row groups span items whose Enum order differs from their lexicographic order."""
+    monkeypatch.setenv("FORECASTING_HOME", str(tmp_path))
+    items = ["HOBBIES_1_001", "HOBBIES_1_002", "HOUSEHOLD_2_001", "FOODS_1_001", "FOODS_3_090"]
+    stores = ["CA_1", "TX_1", "WI_3"]
+    start, days = dt.date(2016, 1, 1), 70
+    rows = [
+        {"store_id": s, "item_id": i, "date": start + dt.timedelta(days=d),
+         "wm_yr_wk": 11600 + d // 7, "sales": (d * (k + 1)) % 4 if d < days - 28 else None,
+         "sell_price": 1.0 + k + d // 7 / 10, "is_launched": d >= k}
+        for s in stores for k, i in enumerate(items) for d in range(days)
+    ]  # fmt: skip
+    frame = pl.DataFrame(rows).with_columns(
+        pl.col("item_id").cast(pl.Enum(items)),
+        pl.col("store_id").cast(pl.Enum(stores)),
+        pl.col("sales").cast(pl.Int32),
+        pl.col("sell_price").cast(pl.Float32),
+    )
+    assets = tmp_path / "assets"
+    if partitioned:
+        (assets / "sales_long").mkdir(parents=True)
+        for s in stores:
+            part = frame.filter(pl.col("store_id") == s)
+            part.write_parquet(assets / "sales_long" / f"{s}.parquet", row_group_size=45)
+    else:
+        assets.mkdir()
+        frame.write_parquet(assets / "sales_long.parquet", row_group_size=45)
+    sl = data._sl()
+    assert sl is not None and data._row_groups(*sl).height > 2 * len(stores)
+    hist = frame.filter(pl.col("sales").is_not_null())
+    for s in stores:
+        for i in items:
+            got = data.level_history("Item × store", None, 364, store_id=s, item_id=i)
+            want = hist.filter(pl.col("store_id") == s, pl.col("item_id") == i)
+            assert got is not None and got.equals(want.select("date", "sales"))
+        stats = data.series_stats(s)
+        assert stats is not None and sorted(stats["item_id"]) == sorted(items)
+    for i in items:
+        prices = data.price_history(i)
+        assert prices is not None and prices.height == len(stores) * 10
+        assert sorted(prices["store_id"].unique()) == stores
+    assert data.price_history("FOODS_9_999") is not None
+    assert data.price_history("FOODS_9_999").height == 0

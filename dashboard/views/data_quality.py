@@ -16,16 +16,36 @@ if summary is None:
 else:
     lv = summary["levels"]
     k = st.columns(5)
-    k[0].metric("Rows in sales_long", ui.fmt_num(summary["rows"]), border=True,
-                help="series × day, incl. the 28 horizon days")
-    k[1].metric("Series", f"{lv['id']:,}" if lv.get("id") else "–", border=True,
-                help=f"{lv.get('dept_id')} departments in {lv.get('cat_id')} categories")
+    k[0].metric(
+        "Rows in sales_long",
+        ui.fmt_num(summary["rows"]),
+        border=True,
+        help="series × day, incl. the 28 horizon days",
+    )
+    k[1].metric(
+        "Series",
+        f"{lv['id']:,}" if lv.get("id") else "–",
+        border=True,
+        help=f"{lv.get('dept_id')} departments in {lv.get('cat_id')} categories",
+    )
     k[2].metric("Items", f"{lv['item_id']:,}" if lv.get("item_id") else "–", border=True)
-    k[3].metric("Stores", f"{lv['store_id']}" if lv.get("store_id") else "–", border=True,
-                help=f"in {lv.get('state_id')} states")
-    span = (summary["last"] - summary["first"]).days + 1 if summary["first"] and summary["last"] else None
-    k[4].metric("History (days)", f"{span:,}" if span else "–", border=True,
-                help=f"{summary['first']} → {summary['last']}")
+    k[3].metric(
+        "Stores",
+        f"{lv['store_id']}" if lv.get("store_id") else "–",
+        border=True,
+        help=f"in {lv.get('state_id')} states",
+    )
+    span = (
+        (summary["last"] - summary["first"]).days + 1
+        if summary["first"] and summary["last"]
+        else None
+    )
+    k[4].metric(
+        "History (days)",
+        f"{span:,}" if span else "–",
+        border=True,
+        help=f"{summary['first']} → {summary['last']}",
+    )
 
 st.subheader("Validation of the latest run")
 report = data.validation_report()
@@ -40,23 +60,34 @@ else:
     c[0].metric("Checks", f"{checks.height}", border=True)
     c[1].metric("Passed", f"{checks.height - failed.height}", border=True)
     c[2].metric("Failed", f"{failed.height}", border=True)
-    c[3].metric("Validated on", str(report.get("generated_at", "–"))[:10], border=True,
-                help=f"at {report.get('generated_at')}; raw data: {report.get('raw_dir')}")
+    c[3].metric(
+        "Validated on",
+        str(report.get("generated_at", "–"))[:10],
+        border=True,
+        help=f"at {report.get('generated_at')}; raw data: {report.get('raw_dir')}",
+    )
     if failed.height:
         for row in failed.iter_rows(named=True):
             sev = str(row.get("severity") or "").upper()
-            text = (f"**{row.get('name')}** on `{row.get('asset')}` ({sev or 'ERROR'}, "
-                    f"{row.get('failing_rows') or 0} failing rows): {row.get('message')}")
+            text = (
+                f"**{row.get('name')}** on `{row.get('asset')}` ({sev or 'ERROR'}, "
+                f"{row.get('failing_rows') or 0} failing rows): {row.get('message')}"
+            )
             (st.warning if sev.startswith("WARN") else st.error)(text)
     else:
         st.success("All validation checks passed.", icon=":material/verified:")
     if checks.height:
-        st.dataframe(checks.sort("passed"), hide_index=True, width="stretch",
-                     column_config={"passed": st.column_config.CheckboxColumn("passed")})
+        st.dataframe(
+            checks.sort("passed"),
+            hide_index=True,
+            width="stretch",
+            column_config={"passed": st.column_config.CheckboxColumn("passed")},
+        )
     files = report.get("files") or {}
     if files:
         with st.expander("Input files", icon=":material/folder:"):
             st.json(files, expanded=False)
+
 
 @st.fragment
 def intermittency() -> None:
@@ -70,40 +101,76 @@ def intermittency() -> None:
     stats = data.series_stats(store) if store else None
     if stats is not None and stats.height:
         zero = float((stats["zero_share"] * stats["days"]).sum() / max(stats["days"].sum(), 1))
-        st.caption(f"Per item in {store}, over the last {data.WINDOW_DAYS} days from its launch: "
-                   f"{stats.height:,} items, {zero:.1%} of their days without a sale.")
+        st.caption(
+            f"Per item in {store}, over the last {data.WINDOW_DAYS} days from its launch: "
+            f"{stats.height:,} items, {zero:.1%} of their days without a sale."
+        )
         left, mid, right = st.columns(3, gap="medium")
         with left:
-            hist = alt.Chart(stats.select("zero_share").to_pandas()).mark_bar(
-                color=ui.PALETTE["history"]).encode(
-                x=alt.X("zero_share:Q", bin=alt.Bin(maxbins=20), title="share of zero-sales days",
-                        axis=alt.Axis(format="%")),
-                y=alt.Y("count():Q", title="items"),
-                tooltip=[alt.Tooltip("count():Q", title="items")],
+            hist = (
+                alt.Chart(stats.select("zero_share").to_pandas())
+                .mark_bar(color=ui.PALETTE["history"])
+                .encode(
+                    x=alt.X(
+                        "zero_share:Q",
+                        bin=alt.Bin(maxbins=20),
+                        title="share of zero-sales days",
+                        axis=alt.Axis(format="%"),
+                    ),
+                    y=alt.Y("count():Q", title="items"),
+                    tooltip=[alt.Tooltip("count():Q", title="items")],
+                )
             )
             ui.chart(hist.properties(height=260, title="Zero share"))
         with mid:
-            sample = stats.filter(pl.col("adi").is_finite()).head(5000).with_columns(
-                pl.col("adi").clip(upper_bound=20))
-            pts = alt.Chart(sample.to_pandas()).mark_circle(size=24, opacity=0.7).encode(
-                x=alt.X("adi:Q", title="ADI (days between sales)", scale=alt.Scale(type="log")),
-                y=alt.Y("cv2:Q", title="CV² of non-zero sales"),
-                color=alt.Color("demand_class:N", scale=ui.CLASS_SCALE,
-                                legend=alt.Legend(orient="top", title=None)),
-                tooltip=["item_id", alt.Tooltip("adi:Q", format=".2f"), alt.Tooltip("cv2:Q", format=".2f"),
-                         "demand_class"],
+            sample = (
+                stats.filter(pl.col("adi").is_finite())
+                .head(5000)
+                .with_columns(pl.col("adi").clip(upper_bound=20))
             )
-            cut_x = alt.Chart(pl.DataFrame({"adi": [data.ADI_CUTOFF]}).to_pandas()).mark_rule(
-                strokeDash=[4, 3]).encode(x="adi:Q")
-            cut_y = alt.Chart(pl.DataFrame({"cv2": [data.CV2_CUTOFF]}).to_pandas()).mark_rule(
-                strokeDash=[4, 3]).encode(y="cv2:Q")
+            pts = (
+                alt.Chart(sample.to_pandas())
+                .mark_circle(size=24, opacity=0.7)
+                .encode(
+                    x=alt.X("adi:Q", title="ADI (days between sales)", scale=alt.Scale(type="log")),
+                    y=alt.Y("cv2:Q", title="CV² of non-zero sales"),
+                    color=alt.Color(
+                        "demand_class:N",
+                        scale=ui.CLASS_SCALE,
+                        legend=alt.Legend(orient="top", title=None),
+                    ),
+                    tooltip=[
+                        "item_id",
+                        alt.Tooltip("adi:Q", format=".2f"),
+                        alt.Tooltip("cv2:Q", format=".2f"),
+                        "demand_class",
+                    ],
+                )
+            )
+            adi_cut, cv2_cut = data.demand_cutoffs()
+            cut_x = (
+                alt.Chart(pl.DataFrame({"adi": [adi_cut]}).to_pandas())
+                .mark_rule(strokeDash=[4, 3])
+                .encode(x="adi:Q")
+            )
+            cut_y = (
+                alt.Chart(pl.DataFrame({"cv2": [cv2_cut]}).to_pandas())
+                .mark_rule(strokeDash=[4, 3])
+                .encode(y="cv2:Q")
+            )
             ui.chart((pts + cut_x + cut_y).properties(height=260, title="ADI vs CV²"))
         with right:
             cls = stats.group_by("demand_class").len().sort("len", descending=True)
-            bar = alt.Chart(cls.to_pandas()).mark_bar().encode(
-                x=alt.X("len:Q", title="items"), y=alt.Y("demand_class:N", sort="-x", title=None),
-                color=alt.Color("demand_class:N", legend=None, scale=ui.CLASS_SCALE),
-                tooltip=["demand_class", "len"])
+            bar = (
+                alt.Chart(cls.to_pandas())
+                .mark_bar()
+                .encode(
+                    x=alt.X("len:Q", title="items"),
+                    y=alt.Y("demand_class:N", sort="-x", title=None),
+                    color=alt.Color("demand_class:N", legend=None, scale=ui.CLASS_SCALE),
+                    tooltip=["demand_class", "len"],
+                )
+            )
             ui.chart(bar.properties(height=260, title="Demand classes"))
 
 
@@ -121,11 +188,19 @@ def price_history() -> None:
         if prices is None or not prices.height:
             st.info(f"No prices recorded for {item}.")
         else:
-            line = alt.Chart(prices.to_pandas()).mark_line(interpolate="step-after").encode(
-                x=alt.X("week_start:T", title=None),
-                y=alt.Y("sell_price:Q", title="sell price ($)", scale=alt.Scale(zero=False)),
-                color=alt.Color("store_id:N", legend=alt.Legend(orient="top", title=None)),
-                tooltip=["store_id", alt.Tooltip("week_start:T"), alt.Tooltip("sell_price:Q", format="$.2f")],
+            line = (
+                alt.Chart(prices.to_pandas())
+                .mark_line(interpolate="step-after")
+                .encode(
+                    x=alt.X("week_start:T", title=None),
+                    y=alt.Y("sell_price:Q", title="sell price ($)", scale=alt.Scale(zero=False)),
+                    color=alt.Color("store_id:N", legend=alt.Legend(orient="top", title=None)),
+                    tooltip=[
+                        "store_id",
+                        alt.Tooltip("week_start:T"),
+                        alt.Tooltip("sell_price:Q", format="$.2f"),
+                    ],
+                )
             )
             ui.chart(line.properties(height=280))
 
@@ -139,7 +214,11 @@ if catalog:
     with st.expander("Feature catalog", icon=":material/menu_book:"):
         feats = catalog.get("features") if isinstance(catalog, dict) else None
         if isinstance(feats, list) and feats and isinstance(feats[0], dict):
-            meta = {k: v for k, v in catalog.items() if k in ("features_version", "generated_at", "rows")}
+            meta = {
+                k: v
+                for k, v in catalog.items()
+                if k in ("features_version", "generated_at", "rows")
+            }
             if meta:
                 st.caption(" · ".join(f"{k}: {v}" for k, v in meta.items()))
             st.dataframe(ui.flat_records(feats), hide_index=True, width="stretch")

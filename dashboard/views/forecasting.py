@@ -23,6 +23,7 @@ top = st.columns([1.2, 1.2, 1.2, 2.4])
 level = top[0].selectbox("Level", LEVEL_OPTIONS, index=2, key="fc_level")
 level_id: str | None = None
 store_id: str | None = None
+item: str | None = None
 state: str | None = None
 if level == "Item × store":
     store_id = top[1].selectbox("Store", idx["store_id"].unique().sort().to_list(), key="fc_store")
@@ -44,11 +45,17 @@ elif level != "Total":
         state = str(level_id).split("_")[0]
 
 opts = st.columns([2, 1, 1, 2.4])
-days = opts[0].select_slider("History shown (days)", [28, 56, 90, 180, 270, 364], value=180,
-                             key="fc_days")
+days = opts[0].select_slider(
+    "History shown (days)", [28, 56, 90, 180, 270, 364], value=180, key="fc_days"
+)
 show_events = opts[1].toggle("Events", value=True, key="fc_events")
-show_snap = opts[2].toggle("SNAP days", value=state is not None, disabled=state is None, key="fc_snap",
-                           help="SNAP days are state-specific: shown for a state, store or item")
+show_snap = opts[2].toggle(
+    "SNAP days",
+    value=state is not None,
+    disabled=state is None,
+    key="fc_snap",
+    help="SNAP days are state-specific: shown for a state, store or item",
+)
 
 if level == "Item × store":
     series_fc = data.series_forecast(str(level_id))
@@ -56,7 +63,7 @@ if level == "Item × store":
 else:
     series_fc = None
     level_fc = data.level_forecast(level, level_id)
-hist = data.level_history(level, level_id, days, store_id=store_id)
+hist = data.level_history(level, level_id, days, store_id=store_id, item_id=item)
 first = hz[0] - dt.timedelta(days=days)
 marks = data.calendar_marks(first, hz[1], state)
 
@@ -66,8 +73,12 @@ next_units = float(level_fc["predicted_sales"].sum()) if level_fc is not None el
 last_units = None
 if hist is not None and hist.height:
     last_units = float(hist.filter(pl.col("date") >= hz[0] - dt.timedelta(days=28))["sales"].sum())
-k[0].metric("Forecast, next 28 d", ui.fmt_num(next_units), ui.pct_change(next_units, last_units),
-            border=True)
+k[0].metric(
+    "Forecast, next 28 d",
+    ui.fmt_num(next_units),
+    ui.pct_change(next_units, last_units),
+    border=True,
+)
 k[1].metric("Actual, last 28 d", ui.fmt_num(last_units), border=True)
 k[2].metric("Mean forecast / day", ui.fmt_num(next_units / 28 if next_units else None), border=True)
 if level_fc is not None and level_fc.height:
@@ -76,20 +87,41 @@ if level_fc is not None and level_fc.height:
 
 st.subheader(f"History and forecast: {label}")
 if hist is None:
-    st.caption("No sales history materialized (assets/sales_long.parquet): showing the forecast only.")
-ui.chart(ui.forecast_chart(hist, level_fc, marks, show_events, show_snap, height=380), key="fc_chart")
-st.caption("Shaded band: 80 % prediction interval. Dashed rules: calendar events. "
-           "Green shading: SNAP days of the selected state.")
+    st.caption(
+        "No sales history materialized (assets/sales_long.parquet): showing the forecast only."
+    )
+ui.chart(
+    ui.forecast_chart(hist, level_fc, marks, show_events, show_snap, height=380), key="fc_chart"
+)
+st.caption(
+    "Shaded band: 80 % prediction interval. Dashed rules: calendar events. "
+    "Green shading: SNAP days of the selected state."
+)
 
 st.subheader("Forecast table")
 table = series_fc if series_fc is not None else level_fc
 if table is None or not table.height:
     st.info("No forecast rows for this selection.")
 else:
-    st.dataframe(table, hide_index=True, width="stretch", height=300,
-                 column_config={"date": st.column_config.DateColumn("date", format="YYYY-MM-DD"),
-                                **{c: st.column_config.NumberColumn(format="%.2f")
-                                   for c in table.columns if table[c].dtype.is_float()}})
+    st.dataframe(
+        table,
+        hide_index=True,
+        width="stretch",
+        height=300,
+        column_config={
+            "date": st.column_config.DateColumn("date", format="YYYY-MM-DD"),
+            **{
+                c: st.column_config.NumberColumn(format="%.2f")
+                for c in table.columns
+                if table[c].dtype.is_float()
+            },
+        },
+    )
     name = "total" if level_id is None else str(level_id)
-    st.download_button("Download CSV", table.write_csv(), file_name=f"forecast_{name}.csv",
-                       mime="text/csv", icon=":material/download:")
+    st.download_button(
+        "Download CSV",
+        table.write_csv(),
+        file_name=f"forecast_{name}.csv",
+        mime="text/csv",
+        icon=":material/download:",
+    )

@@ -24,25 +24,52 @@ if fc is None or idx is None or hz is None:
     ui.empty_state("The forecast export (exports/forecasts.parquet)", "the `batch_forecasts` asset")
 else:
     c = st.columns(4)
-    c[0].metric("Series", f"{idx.height:,}", help="item × store series in the forecast", border=True)
-    c[1].metric("Stores", f"{idx['store_id'].n_unique()}",
-                help=f"{idx['state_id'].n_unique()} states, {idx['item_id'].n_unique():,} items",
-                border=True)
-    c[2].metric("Horizon", f"{(hz[1] - hz[0]).days + 1} days",
-                help=f"{hz[0]:%Y-%m-%d} → {hz[1]:%Y-%m-%d}", border=True)
+    c[0].metric(
+        "Series", f"{idx.height:,}", help="item × store series in the forecast", border=True
+    )
+    c[1].metric(
+        "Stores",
+        f"{idx['store_id'].n_unique()}",
+        help=f"{idx['state_id'].n_unique()} states, {idx['item_id'].n_unique():,} items",
+        border=True,
+    )
+    c[2].metric(
+        "Horizon",
+        f"{(hz[1] - hz[0]).days + 1} days",
+        help=f"{hz[0]:%Y-%m-%d} → {hz[1]:%Y-%m-%d}",
+        border=True,
+    )
     c[3].metric("Last data day", f"{hz[0] - dt.timedelta(days=1):%Y-%m-%d}", border=True)
 
 c = st.columns(4)
 if champ:
-    c[0].metric("Champion model", f"v{champ['version']}", ui.age(champ.get("creation_time")),
-                delta_color="off", delta_arrow="off", border=True,
-                help=f"run {champ.get('run_id')}")
+    c[0].metric(
+        "Champion model",
+        f"v{champ['version']}",
+        ui.age(champ.get("creation_time")),
+        delta_color="off",
+        delta_arrow="off",
+        border=True,
+        help=f"run {champ.get('run_id')}",
+    )
 elif fc is not None:
-    c[0].metric("Model version", str(fc["model_version"][0]), "no MLflow champion found",
-                delta_color="off", delta_arrow="off", border=True)
+    c[0].metric(
+        "Model version",
+        str(fc["model_version"][0]),
+        "no MLflow champion found",
+        delta_color="off",
+        delta_arrow="off",
+        border=True,
+    )
 else:
-    c[0].metric("Champion model", "–", "no model registered yet", delta_color="off", delta_arrow="off",
-              border=True)
+    c[0].metric(
+        "Champion model",
+        "–",
+        "no model registered yet",
+        delta_color="off",
+        delta_arrow="off",
+        border=True,
+    )
 
 model_w = naive_w = None
 if metrics is not None:
@@ -51,21 +78,36 @@ if metrics is not None:
     model_w, naive_w = w.get(ui.MODEL), w.get("seasonal_naive")
 if model_w is not None:
     delta = f"{(model_w / naive_w - 1) * 100:+.1f}% vs seasonal naive" if naive_w else None
-    c[1].metric("Backtest WRMSSE", f"{model_w:.3f}", delta, delta_color="inverse", border=True,
-                help="last backtest fold, 12 M5 levels; lower is better")
+    c[1].metric(
+        "Backtest WRMSSE",
+        f"{model_w:.3f}",
+        delta,
+        delta_color="inverse",
+        border=True,
+        help="last backtest fold, 12 M5 levels; lower is better",
+    )
 else:
-    c[1].metric("Backtest WRMSSE", "–", "no backtest yet", delta_color="off", delta_arrow="off",
-              border=True)
+    c[1].metric(
+        "Backtest WRMSSE", "–", "no backtest yet", delta_color="off", delta_arrow="off", border=True
+    )
 
 totals = data.forecast_totals()
 if totals:
-    c[2].metric("Forecast units, next 28 d", ui.fmt_num(totals["units_next"]),
-                ui.pct_change(totals["units_next"], totals["units_last"]), border=True,
-                help=f"last 28 days: {ui.fmt_num(totals['units_last'])} units")
-    c[3].metric("Forecast sales $, next 28 d", ui.fmt_money(totals["dollars_next"]),
-                ui.pct_change(totals["dollars_next"], totals["dollars_last"]), border=True,
-                help="forecast units × the average realized price per unit of the last 28 days; "
-                     f"last 28 days: {ui.fmt_money(totals['dollars_last'])}")
+    c[2].metric(
+        "Forecast units, next 28 d",
+        ui.fmt_num(totals["units_next"]),
+        ui.pct_change(totals["units_next"], totals["units_last"]),
+        border=True,
+        help=f"last 28 days: {ui.fmt_num(totals['units_last'])} units",
+    )
+    c[3].metric(
+        "Forecast sales $, next 28 d",
+        ui.fmt_money(totals["dollars_next"]),
+        ui.pct_change(totals["dollars_next"], totals["dollars_last"]),
+        border=True,
+        help="forecast units × the average realized price per unit of the last 28 days; "
+        f"last 28 days: {ui.fmt_money(totals['dollars_last'])}",
+    )
 else:
     c[2].metric("Forecast units, next 28 d", "–", border=True)
     c[3].metric("Forecast sales $, next 28 d", "–", border=True)
@@ -87,16 +129,22 @@ with left:
 with right:
     st.subheader("Backtest: model vs baselines")
     if metrics is None:
-        ui.empty_state("Backtest metrics (exports/backtest_metrics.parquet)", "the `demand_model` asset")
+        ui.empty_state(
+            "Backtest metrics (exports/backtest_metrics.parquet)", "the `demand_model` asset"
+        )
     else:
         last = metrics.filter(pl.col("level") == "all", pl.col("fold") == metrics["fold"].max())
         last = last.sort("wrmsse")
         models = last["model"].to_list()
-        bars = alt.Chart(last.to_pandas()).mark_bar().encode(
-            x=alt.X("wrmsse:Q", title="WRMSSE (last fold, lower is better)"),
-            y=alt.Y("model:N", sort=models, title=None),
-            color=alt.Color("model:N", scale=ui.model_scale(models), legend=None),
-            tooltip=["model", alt.Tooltip("wrmsse:Q", format=".3f")],
+        bars = (
+            alt.Chart(last.to_pandas())
+            .mark_bar()
+            .encode(
+                x=alt.X("wrmsse:Q", title="WRMSSE (last fold, lower is better)"),
+                y=alt.Y("model:N", sort=models, title=None),
+                color=alt.Color("model:N", scale=ui.model_scale(models), legend=None),
+                tooltip=["model", alt.Tooltip("wrmsse:Q", format=".3f")],
+            )
         )
         text = bars.mark_text(align="left", dx=3).encode(text=alt.Text("wrmsse:Q", format=".3f"))
         ui.chart((bars + text).properties(height=230))
@@ -109,18 +157,25 @@ with left:
     if report is None:
         ui.empty_state("The drift report (exports/drift_report.json)", "the `drift_report` asset")
     elif status == "drift":
-        st.error(f"Drift detected (status: `{report.get('status')}`) — see Performance.",
-                 icon=":material/warning:")
+        st.error(
+            f"Drift detected (status: `{report.get('status')}`) — see Performance.",
+            icon=":material/warning:",
+        )
     elif status == "warn":
-        st.warning(f"Drift warning (status: `{report.get('status')}`) — see Performance.",
-                   icon=":material/warning:")
+        st.warning(
+            f"Drift warning (status: `{report.get('status')}`) — see Performance.",
+            icon=":material/warning:",
+        )
     elif status == "ok":
         st.success(f"No drift (status: `{report.get('status')}`).", icon=":material/check_circle:")
     else:
         st.warning(f"Drift status unknown: `{report.get('status')}`.", icon=":material/help:")
     if report is not None:
-        parts = {"features": report.get("feature_drift"), "predictions": report.get("prediction_drift"),
-                 "realized accuracy": report.get("realized_accuracy")}
+        parts = {
+            "features": report.get("feature_drift"),
+            "predictions": report.get("prediction_drift"),
+            "realized accuracy": report.get("realized_accuracy"),
+        }
         detail = [f"{k}: `{v.get('status')}`" for k, v in parts.items() if isinstance(v, dict)]
         if detail:
             st.markdown(" · ".join(detail))
@@ -133,4 +188,6 @@ with right:
         st.success("No pipeline alerts recorded.", icon=":material/notifications_off:")
     else:
         frame = pl.DataFrame(alerts[-10:][::-1], infer_schema_length=None)
-        st.dataframe(frame, hide_index=True, width="stretch", height=min(38 + 35 * frame.height, 250))
+        st.dataframe(
+            frame, hide_index=True, width="stretch", height=min(38 + 35 * frame.height, 250)
+        )

@@ -124,23 +124,14 @@ def _param(frame: pl.DataFrame, name: str, override: float | None, default: floa
     return np.full(frame.height, float(default))
 
 
-def plan_inventory(
+def _parameters(
     distribution: pl.DataFrame,
-    service_level: float | None = None,
-    lead_time_days: int | None = None,
-    review_days: int | None = None,
-    costs: Costs | None = None,
-) -> pl.DataFrame:
-    """Inventory plan, one row per row of ``distribution``.
-
-    ``distribution`` needs ``id``, ``mean_daily_demand`` (forecast units/day over the protection
-    period), ``dispersion`` (variance/mean of protection-period demand, >= 1) and ``unit_price``;
-    ``item_id``, ``store_id``, ``dept_id``, ``demand_class``, ``adi``, ``cv2`` are carried
-    through. Per-row parameter columns (``service_level``, ``lead_time_days``, ``review_days``,
-    ``ordering_cost``, ``holding_cost_rate``, ``stockout_cost_rate``) are used where present
-    (per store/department overrides); a scalar argument overrides them for every row (what-if).
-    Defaults: 95 %, 7 days, 7 days, :class:`Costs`.
-    """
+    service_level: float | None,
+    lead_time_days: int | None,
+    review_days: int | None,
+    costs: Costs | None,
+) -> dict[str, np.ndarray]:
+    """Per-row parameter arrays: a scalar argument, else the row's column, else the default."""
     base = costs or Costs()
     overrides = {
         "service_level": service_level,
@@ -162,22 +153,28 @@ def plan_inventory(
     sl = par["service_level"]
     if np.any((sl <= 0) | (sl >= 1)):
         raise ValueError("service_level must be in (0, 1)")
-    lead = np.maximum(np.round(par["lead_time_days"]), 0.0)
-    review = np.maximum(np.round(par["review_days"]), 1.0)
     if np.any(par["lead_time_days"] < 0) or np.any(par["review_days"] < 1):
         raise ValueError("lead_time_days must be >= 0 and review_days >= 1")
-
-    mu = np.maximum(
+    par["lead_time_days"] = np.maximum(np.round(par["lead_time_days"]), 0.0)
+    par["review_days"] = np.maximum(np.round(par["review_days"]), 1.0)
+    par["mean_daily_demand"] = np.maximum(
         distribution["mean_daily_demand"].fill_null(0.0).cast(pl.Float64).to_numpy(), 0.0
     )
-    disp = np.maximum(distribution["dispersion"].fill_null(1.0).cast(pl.Float64).to_numpy(), 1.0)
-    price = distribution["unit_price"].cast(pl.Float64).to_numpy()
+    par["dispersion"] = np.maximum(
+        distribution["dispersion"].fill_null(1.0).cast(pl.Float64).to_numpy(), 1.0
+    )
+    par["unit_price"] = distribution["unit_price"].cast(pl.Float64).to_numpy()
+    return par
 
+
+def _policy(par: dict[str, np.ndarray], reorder_point: bool = True) -> dict[str, np.ndarray]:
+    """The policy and its expected costs per row, from :func:`_parameters` arrays."""
+    mu, disp, price = par["mean_daily_demand"], par["dispersion"], par["unit_price"]
+    sl, lead, review = par["service_level"], par["lead_time_days"], par["review_days"]
     mu_p = mu * (lead + review)
     mu_l = mu * lead
     mu_r = mu * review
     order_up_to = demand_quantile(mu_p, disp, sl)
-    reorder_point = demand_quantile(mu_l, disp, sl)
     safety = order_up_to - mu_p
     backorder_end = expected_shortage(order_up_to, mu_p, disp)
     short = np.maximum(backorder_end - expected_shortage(order_up_to, mu_l, disp), 0.0)
@@ -188,33 +185,72 @@ def plan_inventory(
     holding = par["holding_cost_rate"] * price * on_hand
     stockout = par["stockout_cost_rate"] * price * short * cycles
     ordering = par["ordering_cost"] * cycles * prob_positive(mu_r, disp)
+    out = {
+        "expected_demand_lt_review": mu_p,
+        "safety_stock": safety,
+        "order_up_to": order_up_to,
+        "expected_units_short_per_cycle": short,
+        "expected_fill_rate": np.clip(fill, 0.0, 1.0),
+        "expected_on_hand": on_hand,
+        "expected_holding_cost": holding,
+        "expected_stockout_cost": stockout,
+        "expected_ordering_cost": ordering,
+        "expected_total_cost": holding + stockout + ordering,
+    }
+    if reorder_point:
+        out["reorder_point"] = demand_quantile(mu_l, disp, sl)
+        out["eoq"] = eoq(mu * DAYS_PER_YEAR, par["ordering_cost"], par["holding_cost_rate"] * price)
+    return out
 
+
+def plan_inventory(
+    distribution: pl.DataFrame,
+    service_level: float | None = None,
+    lead_time_days: int | None = None,
+    review_days: int | None = None,
+    costs: Costs | None = None,
+) -> pl.DataFrame:
+    """Inventory plan, one row per row of ``distribution``.
+
+    ``distribution`` needs ``id``, ``mean_daily_demand`` (forecast units/day over the protection
+    period), ``dispersion`` (variance/mean of protection-period demand, >= 1) and ``unit_price``;
+    ``item_id``, ``store_id``, ``dept_id``, ``demand_class``, ``adi``, ``cv2`` are carried
+    through. Per-row parameter columns (``service_level``, ``lead_time_days``, ``review_days``,
+    ``ordering_cost``, ``holding_cost_rate``, ``stockout_cost_rate``) are used where present
+    (per store/department overrides); a scalar argument overrides them for every row (what-if).
+    Defaults: 95 %, 7 days, 7 days, :class:`Costs`.
+    """
+    par = _parameters(distribution, service_level, lead_time_days, review_days, costs)
+    pol = _policy(par)
     keep = [
         c
         for c in ("id", "item_id", "store_id", "dept_id", "demand_class", "adi", "cv2")
         if c in distribution.columns
     ]
     return distribution.select(keep).with_columns(
-        pl.Series("mean_daily_demand", mu),
-        pl.Series("dispersion", disp),
-        pl.Series("lead_time_days", lead.astype(np.int32)),
-        pl.Series("review_days", review.astype(np.int32)),
-        pl.Series("service_level", sl),
-        pl.Series("expected_demand_lt_review", mu_p),
-        pl.Series("safety_stock", safety),
-        pl.Series("reorder_point", reorder_point),
-        pl.Series("order_up_to", order_up_to),
-        pl.Series(
-            "eoq", eoq(mu * DAYS_PER_YEAR, par["ordering_cost"], par["holding_cost_rate"] * price)
+        pl.Series("mean_daily_demand", par["mean_daily_demand"]),
+        pl.Series("dispersion", par["dispersion"]),
+        pl.Series("lead_time_days", par["lead_time_days"].astype(np.int32)),
+        pl.Series("review_days", par["review_days"].astype(np.int32)),
+        pl.Series("service_level", par["service_level"]),
+        *(
+            pl.Series(name, pol[name])
+            for name in (
+                "expected_demand_lt_review",
+                "safety_stock",
+                "reorder_point",
+                "order_up_to",
+                "eoq",
+                "expected_units_short_per_cycle",
+                "expected_fill_rate",
+                "expected_on_hand",
+                "expected_holding_cost",
+                "expected_stockout_cost",
+                "expected_ordering_cost",
+                "expected_total_cost",
+            )
         ),
-        pl.Series("expected_units_short_per_cycle", short),
-        pl.Series("expected_fill_rate", np.clip(fill, 0.0, 1.0)),
-        pl.Series("expected_on_hand", on_hand),
-        pl.Series("expected_holding_cost", holding),
-        pl.Series("expected_stockout_cost", stockout),
-        pl.Series("expected_ordering_cost", ordering),
-        pl.Series("expected_total_cost", holding + stockout + ordering),
-        pl.Series("unit_price", price),
+        pl.Series("unit_price", par["unit_price"]),
     )
 
 
@@ -229,28 +265,37 @@ def cost_vs_service_curve(
 
     Columns: service_level, safety_stock_units, safety_stock_value, expected_holding_cost,
     expected_stockout_cost, expected_ordering_cost, expected_total_cost (per year) and
-    expected_fill_rate (demand-weighted).
+    expected_fill_rate (demand-weighted). All levels are computed in one vectorised pass (the
+    same maths as :func:`plan_inventory`, without the reorder point and EOQ it does not need).
     """
-    rows = []
-    for level in service_levels:
-        plan = plan_inventory(distribution, level, lead_time_days, review_days, costs)
-        demand = (plan["mean_daily_demand"] * plan["review_days"]).to_numpy()
-        fill = plan["expected_fill_rate"].to_numpy()
-        rows.append(
-            {
-                "service_level": float(level),
-                "safety_stock_units": float(plan["safety_stock"].sum()),
-                "safety_stock_value": float((plan["safety_stock"] * plan["unit_price"]).sum()),
-                "expected_holding_cost": float(plan["expected_holding_cost"].sum()),
-                "expected_stockout_cost": float(plan["expected_stockout_cost"].sum()),
-                "expected_ordering_cost": float(plan["expected_ordering_cost"].sum()),
-                "expected_total_cost": float(plan["expected_total_cost"].sum()),
-                "expected_fill_rate": float((fill * demand).sum() / demand.sum())
-                if demand.sum() > 0
-                else 1.0,
-            }
-        )
-    return pl.DataFrame(rows)
+    levels = np.asarray(service_levels, dtype=np.float64)
+    n, k = distribution.height, len(levels)
+    par = _parameters(distribution, None, lead_time_days, review_days, costs)
+    par = {name: np.tile(values, k) for name, values in par.items()}  # level-major blocks
+    par["service_level"] = np.repeat(levels, n)
+    if np.any((levels <= 0) | (levels >= 1)):
+        raise ValueError("service_level must be in (0, 1)")
+    pol = _policy(par, reorder_point=False)
+
+    def total(values: np.ndarray) -> np.ndarray:
+        return values.reshape(k, n).sum(axis=1)
+
+    demand = total(par["mean_daily_demand"] * par["review_days"])
+    served = total(pol["expected_fill_rate"] * par["mean_daily_demand"] * par["review_days"])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        fill = np.where(demand > 0, served / demand, 1.0)
+    return pl.DataFrame(
+        {
+            "service_level": levels,
+            "safety_stock_units": total(pol["safety_stock"]),
+            "safety_stock_value": total(pol["safety_stock"] * par["unit_price"]),
+            "expected_holding_cost": total(pol["expected_holding_cost"]),
+            "expected_stockout_cost": total(pol["expected_stockout_cost"]),
+            "expected_ordering_cost": total(pol["expected_ordering_cost"]),
+            "expected_total_cost": total(pol["expected_total_cost"]),
+            "expected_fill_rate": fill,
+        }
+    )
 
 
 PARAMETER_NAMES = _PARAMS
