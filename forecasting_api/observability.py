@@ -34,8 +34,23 @@ Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 _RID = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
 
-BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
-           2.5, 5.0, 10.0)
+BUCKETS = (
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.0075,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+)
 
 
 def configure_logging(level: str = "INFO") -> None:
@@ -49,7 +64,11 @@ def configure_logging(level: str = "INFO") -> None:
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
     structlog.configure(
-        processors=[*shared, structlog.processors.format_exc_info, structlog.processors.JSONRenderer()],
+        processors=[
+            *shared,
+            structlog.processors.format_exc_info,
+            structlog.processors.JSONRenderer(),
+        ],
         wrapper_class=structlog.make_filtering_bound_logger(lvl),
         logger_factory=structlog.WriteLoggerFactory(file=sys.stdout),
         cache_logger_on_first_use=True,
@@ -62,8 +81,11 @@ def configure_logging(level: str = "INFO") -> None:
                 structlog.processors.format_exc_info,
                 structlog.processors.JSONRenderer(),
             ],
-            foreign_pre_chain=[structlog.stdlib.add_log_level, structlog.stdlib.add_logger_name,
-                               structlog.processors.TimeStamper(fmt="iso", utc=True)],
+            foreign_pre_chain=[
+                structlog.stdlib.add_log_level,
+                structlog.stdlib.add_logger_name,
+                structlog.processors.TimeStamper(fmt="iso", utc=True),
+            ],
         )
     )
     handler.set_name("forecasting_api_json")
@@ -81,24 +103,43 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        self.requests = Counter("forecasting_api_requests", "HTTP requests",
-                                ["method", "endpoint", "status"], registry=r)
-        self.latency = Histogram("forecasting_api_request_duration_seconds",
-                                 "HTTP request latency", ["method", "endpoint"],
-                                 buckets=BUCKETS, registry=r)
-        self.predictions = Counter("forecasting_api_predictions", "Items answered",
-                                   ["source"], registry=r)
-        self.rate_limited = Counter("forecasting_api_rate_limited", "Requests answered 429",
-                                    registry=r)
-        self.model_info = Gauge("forecasting_api_model_info", "Loaded champion model (1)",
-                                ["version", "run_id"], registry=r)
-        self.forecasts_info = Gauge("forecasting_api_forecasts_info",
-                                    "Loaded forecasts model version(s) (1)", ["version"],
-                                    registry=r)
-        self.forecast_rows = Gauge("forecasting_api_forecasts_rows", "Rows of forecasts loaded",
-                                   registry=r)
-        self.ready = Gauge("forecasting_api_ready", "1 when forecasts and model are loaded",
-                           registry=r)
+        self.requests = Counter(
+            "forecasting_api_requests",
+            "HTTP requests",
+            ["method", "endpoint", "status"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "forecasting_api_request_duration_seconds",
+            "HTTP request latency",
+            ["method", "endpoint"],
+            buckets=BUCKETS,
+            registry=r,
+        )
+        self.predictions = Counter(
+            "forecasting_api_predictions", "Items answered", ["source"], registry=r
+        )
+        self.rate_limited = Counter(
+            "forecasting_api_rate_limited", "Requests answered 429", registry=r
+        )
+        self.model_info = Gauge(
+            "forecasting_api_model_info",
+            "Loaded champion model (1)",
+            ["version", "run_id"],
+            registry=r,
+        )
+        self.forecasts_info = Gauge(
+            "forecasting_api_forecasts_info",
+            "Loaded forecasts model version(s) (1)",
+            ["version"],
+            registry=r,
+        )
+        self.forecast_rows = Gauge(
+            "forecasting_api_forecasts_rows", "Rows of forecasts loaded", registry=r
+        )
+        self.ready = Gauge(
+            "forecasting_api_ready", "1 when forecasts and model are loaded", registry=r
+        )
         self.reloads = Counter("forecasting_api_reloads", "Snapshot swaps", registry=r)
 
     def on_snapshot(self, snap: Snapshot) -> None:
@@ -117,16 +158,18 @@ class Metrics:
 class ObservabilityMiddleware:
     """Pure ASGI middleware: request id, access log, latency/count metrics."""
 
-    def __init__(self, app: Callable[..., Awaitable[None]], metrics: Metrics,
-                 access_log: bool = True) -> None:
+    def __init__(
+        self, app: Callable[..., Awaitable[None]], metrics: Metrics, access_log: bool = True
+    ) -> None:
         self.app = app
         self.metrics = metrics
         self.access_log = access_log
         self.log = structlog.get_logger("forecasting_api.access")
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
-    async def __call__(self, scope: Scope, receive: Callable[..., Any],
-                      send: Callable[..., Awaitable[None]]) -> None:
+    async def __call__(
+        self, scope: Scope, receive: Callable[..., Any], send: Callable[..., Awaitable[None]]
+    ) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections import Counter as TallyCounter
+from collections.abc import Sequence
 from typing import Any
 
 import anyio
+import pydantic_core
 from fastapi import APIRouter, Depends, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -28,7 +29,7 @@ from forecasting_api.schemas import (
 from forecasting_api.serving import (
     INTERVAL_LEVEL,
     PredictionError,
-    Query,
+    QueryLike,
     ServiceState,
     Snapshot,
     complete,
@@ -45,9 +46,12 @@ def _err(description: str) -> dict[str, Any]:
 
 AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
     401: _err("Missing or invalid API key"),
-    429: {**_err("Rate limit exceeded"),
-          "headers": {"Retry-After": {"description": "Seconds to wait",
-                                      "schema": {"type": "string"}}}},
+    429: {
+        **_err("Rate limit exceeded"),
+        "headers": {
+            "Retry-After": {"description": "Seconds to wait", "schema": {"type": "string"}}
+        },
+    },
 }
 PREDICT_ERRORS: dict[int | str, dict[str, Any]] = {
     **AUTH_ERRORS,
@@ -59,8 +63,10 @@ PREDICT_ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 def _json(payload: Any, status: int = 200) -> Response:
-    return Response(json.dumps(payload, separators=(",", ":")).encode(), status_code=status,
-                    media_type="application/json")
+    """Compact JSON serialized in Rust (pydantic-core): about 4x faster than ``json.dumps``."""
+    return Response(
+        pydantic_core.to_json(payload), status_code=status, media_type="application/json"
+    )
 
 
 def _error(status: int, message: str) -> Response:
@@ -91,16 +97,27 @@ def _health(snap: Snapshot, service: ServiceState, settings: ApiSettings) -> Hea
         version=",".join(fc.model_versions) if fc else None,
         loaded_at=fc.loaded_at if fc else None,
         age_seconds=_age(fc.file_modified_at, now) if fc else None,
-        detail={"rows": fc.n_rows, "series": fc.n_series, "first_date": fc.min_date.isoformat(),
-                "last_date": fc.max_date.isoformat()} if fc else {},
+        detail={
+            "rows": fc.n_rows,
+            "series": fc.n_series,
+            "first_date": fc.min_date.isoformat(),
+            "last_date": fc.max_date.isoformat(),
+        }
+        if fc
+        else {},
         error=snap.errors.get("forecasts"),
     )
     fs_h = ComponentHealth(
         loaded=fs is not None,
         version=fs.version if fs else None,
         loaded_at=fs.loaded_at if fs else None,
-        detail={"series": len(fs.series), "first_date": fs.min_date.isoformat(),
-                "last_date": fs.max_date.isoformat()} if fs else {},
+        detail={
+            "series": len(fs.series),
+            "first_date": fs.min_date.isoformat(),
+            "last_date": fs.max_date.isoformat(),
+        }
+        if fs
+        else {},
         error=snap.errors.get("features"),
     )
     if snap.ready and not snap.errors:
@@ -142,37 +159,65 @@ def build_router(guard: Any, settings: ApiSettings) -> APIRouter:
             name=SERVICE_NAME,
             version=__version__,
             description="Daily unit-sales forecasts for M5 item x store series (28-day horizon).",
-            links={"docs": "/docs", "openapi": "/openapi.json", "health": "/health",
-                   "info": "/info", "model_info": "/model/info",
-                   "feature_importance": "/model/features/importance", "predict": "/predict",
-                   "predict_batch": "/predict/batch", "metrics": "/metrics"},
+            links={
+                "docs": "/docs",
+                "openapi": "/openapi.json",
+                "health": "/health",
+                "info": "/info",
+                "model_info": "/model/info",
+                "feature_importance": "/model/features/importance",
+                "predict": "/predict",
+                "predict_batch": "/predict/batch",
+                "metrics": "/metrics",
+            },
         )
 
-    @router.get("/health", response_model=HealthResponse, tags=["service"],
-                summary="Liveness and readiness (always 200 while the process lives)")
+    @router.get(
+        "/health",
+        response_model=HealthResponse,
+        tags=["service"],
+        summary="Liveness and readiness (always 200 while the process lives)",
+    )
     async def health(request: Request) -> HealthResponse:
         return _health(_state(request).snapshot, _state(request), settings)
 
-    @router.get("/health/ready", response_model=HealthResponse, tags=["service"],
-                summary="Readiness probe: 200 when ready, 503 otherwise",
-                responses={503: {"model": HealthResponse, "description": "Not ready"}})
+    @router.get(
+        "/health/ready",
+        response_model=HealthResponse,
+        tags=["service"],
+        summary="Readiness probe: 200 when ready, 503 otherwise",
+        responses={503: {"model": HealthResponse, "description": "Not ready"}},
+    )
     async def health_ready(request: Request) -> Response:
         body = _health(_state(request).snapshot, _state(request), settings)
-        return Response(body.model_dump_json(), status_code=200 if body.ready else 503,
-                        media_type="application/json")
+        return Response(
+            body.model_dump_json(),
+            status_code=200 if body.ready else 503,
+            media_type="application/json",
+        )
 
     @router.get("/metrics", include_in_schema=False)
     async def metrics(request: Request) -> Response:
-        return Response(generate_latest(request.app.state.metrics.registry),
-                        media_type=CONTENT_TYPE_LATEST)
+        return Response(
+            generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST
+        )
 
-    @router.get("/info", response_model=InfoResponse, tags=["service"], summary="Service info",
-                responses=AUTH_ERRORS, **guarded)
+    @router.get(
+        "/info",
+        response_model=InfoResponse,
+        tags=["service"],
+        summary="Service info",
+        responses=AUTH_ERRORS,
+        **guarded,
+    )
     async def info(request: Request) -> InfoResponse:
         snap = _state(request).snapshot
         fc = snap.forecasts
-        n_series = len(set(fc.series_pos) | set(snap.features.series if snap.features else ())) \
-            if fc else (len(snap.features.series) if snap.features else 0)
+        n_series = (
+            len(set(fc.series_pos) | set(snap.features.series if snap.features else ()))
+            if fc
+            else (len(snap.features.series) if snap.features else 0)
+        )
         rl = settings.rate_limit
         return InfoResponse(
             name=SERVICE_NAME,
@@ -195,17 +240,32 @@ def build_router(guard: Any, settings: ApiSettings) -> APIRouter:
             interval_level=INTERVAL_LEVEL,
         )
 
-    @router.get("/model/info", response_model=ModelInfoResponse, tags=["model"],
-                   summary="Champion model: version, training window, metrics, features",
-                   responses={**AUTH_ERRORS, 503: _err("No model loaded")}, **guarded)
+    @router.get(
+        "/model/info",
+        response_model=ModelInfoResponse,
+        tags=["model"],
+        summary="Champion model: version, training window, metrics, features",
+        responses={**AUTH_ERRORS, 503: _err("No model loaded")},
+        **guarded,
+    )
     async def model_info(request: Request) -> Response | ModelInfoResponse:
         m = _state(request).snapshot.model
         if m is None:
             return _error(503, "no champion model is loaded yet")
         params = dict(m.info.get("params") or {})
-        window = {k: params[k] for k in ("train_start_d", "train_end_d", "horizon",
-                                         "train_start", "train_end", "train_start_date",
-                                         "train_end_date") if k in params}
+        window = {
+            k: params[k]
+            for k in (
+                "train_start_d",
+                "train_end_d",
+                "horizon",
+                "train_start",
+                "train_end",
+                "train_start_date",
+                "train_end_date",
+            )
+            if k in params
+        }
         return ModelInfoResponse(
             name=m.info.get("name", "m5_demand_model"),
             version=m.version,
@@ -220,10 +280,18 @@ def build_router(guard: Any, settings: ApiSettings) -> APIRouter:
             smoke_test=m.smoke_test,
         )
 
-    @router.get("/model/features/importance", response_model=FeatureImportanceResponse,
-                   tags=["model"], summary="Feature importance of the serving model",
-                   responses={**AUTH_ERRORS, 404: _err("No importance available"),
-                              503: _err("No model loaded")}, **guarded)
+    @router.get(
+        "/model/features/importance",
+        response_model=FeatureImportanceResponse,
+        tags=["model"],
+        summary="Feature importance of the serving model",
+        responses={
+            **AUTH_ERRORS,
+            404: _err("No importance available"),
+            503: _err("No model loaded"),
+        },
+        **guarded,
+    )
     async def importance(request: Request) -> Response | FeatureImportanceResponse:
         m = _state(request).snapshot.model
         if m is None:
@@ -235,11 +303,15 @@ def build_router(guard: Any, settings: ApiSettings) -> APIRouter:
         return FeatureImportanceResponse(
             model_version=m.version,
             source=m.importance_source or "model",  # type: ignore[arg-type]
-            importances=[FeatureImportance(feature=f, gain=v["gain"], split=v["split"],
-                                           gain_share=v["gain"] / total) for f, v in rows],
+            importances=[
+                FeatureImportance(
+                    feature=f, gain=v["gain"], split=v["split"], gain_share=v["gain"] / total
+                )
+                for f, v in rows
+            ],
         )
 
-    async def _answer(request: Request, queries: list[Query]) -> list[dict[str, Any]]:
+    async def _answer(request: Request, queries: Sequence[QueryLike]) -> list[dict[str, Any]]:
         snap = _state(request).snapshot  # one snapshot for the whole request
         now = dt.datetime.now(dt.UTC)
         if len(queries) <= 2000:
@@ -255,25 +327,34 @@ def build_router(guard: Any, settings: ApiSettings) -> APIRouter:
             request.app.state.metrics.predictions.labels(source).inc(n)
         return answers
 
-    @router.post("/predict", response_model=PredictionResponse, tags=["predict"],
-                    summary="Forecast one item x store x day", responses=PREDICT_ERRORS,
-                    **guarded)
+    @router.post(
+        "/predict",
+        response_model=PredictionResponse,
+        tags=["predict"],
+        summary="Forecast one item x store x day",
+        responses=PREDICT_ERRORS,
+        **guarded,
+    )
     async def predict_one(request: Request, body: PredictionRequest) -> Response:
         try:
-            answers = await _answer(request, [Query(body.item_id, body.store_id, body.date)])
+            answers = await _answer(request, [body])
         except PredictionError as exc:
             return _error(exc.status, exc.message)
         return _json(answers[0])
 
-    @router.post("/predict/batch", response_model=list[PredictionResponse], tags=["predict"],
-                    summary=f"Forecast up to {settings.max_batch} items at once",
-                    responses=PREDICT_ERRORS, **guarded)
+    @router.post(
+        "/predict/batch",
+        response_model=list[PredictionResponse],
+        tags=["predict"],
+        summary=f"Forecast up to {settings.max_batch} items at once",
+        responses=PREDICT_ERRORS,
+        **guarded,
+    )
     async def predict_batch(request: Request, body: BatchPredictionRequest) -> Response:
         if len(body.items) > settings.max_batch:
             return _error(413, f"too many items: {len(body.items)} > {settings.max_batch}")
-        queries = [Query(q.item_id, q.store_id, q.date) for q in body.items]
         try:
-            answers = await _answer(request, queries)
+            answers = await _answer(request, body.items)
         except PredictionError as exc:
             return _error(exc.status, exc.message)
         return _json(answers)

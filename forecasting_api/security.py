@@ -80,12 +80,15 @@ class RateLimiter:
 
     def _evict(self, now: float) -> None:
         """Drop buckets that are full again (idle clients)."""
-        full = [k for k, (t, ts) in self._buckets.items()
-                if t + (now - ts) * self.rate >= self.limit]
+        full = [
+            k for k, (t, ts) in self._buckets.items() if t + (now - ts) * self.rate >= self.limit
+        ]
         for k in full:
             del self._buckets[k]
         if len(self._buckets) >= self.max_clients:  # still full: drop the oldest half
-            for k in sorted(self._buckets, key=lambda c: self._buckets[c][1])[: self.max_clients // 2]:
+            for k in sorted(self._buckets, key=lambda c: self._buckets[c][1])[
+                : self.max_clients // 2
+            ]:
                 del self._buckets[k]
 
 
@@ -127,13 +130,16 @@ def make_guard(
             client = "ip:" + fingerprint(host)
         elif credentials is None or credentials.scheme.lower() != "bearer":
             _limit("ip:" + fingerprint(host))
-            raise _deny(status.HTTP_401_UNAUTHORIZED,
-                        "missing API key: send 'Authorization: Bearer <key>'",
-                        {"WWW-Authenticate": "Bearer"})
+            raise _deny(
+                status.HTTP_401_UNAUTHORIZED,
+                "missing API key: send 'Authorization: Bearer <key>'",
+                {"WWW-Authenticate": "Bearer"},
+            )
         elif not checker or not checker.valid(credentials.credentials):
             _limit("ip:" + fingerprint(host))
-            raise _deny(status.HTTP_401_UNAUTHORIZED, "invalid API key",
-                        {"WWW-Authenticate": "Bearer"})
+            raise _deny(
+                status.HTTP_401_UNAUTHORIZED, "invalid API key", {"WWW-Authenticate": "Bearer"}
+            )
         else:
             client = "key:" + fingerprint(credentials.credentials)
         request.state.client = client
@@ -201,11 +207,15 @@ class BodySizeLimitMiddleware:
         body = json.dumps(
             {"detail": f"request body too large (limit {self.max_bytes} bytes)"}
         ).encode()
-        await send({
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [(b"content-type", b"application/json"),
-                        (b"content-length", str(len(body)).encode()),
-                        (b"connection", b"close")],
-        })
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})

@@ -17,7 +17,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 import polars as pl
@@ -27,9 +27,12 @@ from forecasting_assets import store
 logger = logging.getLogger(__name__)
 
 EPOCH = dt.date(1970, 1, 1)
+_EPOCH_ORDINAL = EPOCH.toordinal()
 INTERVAL_LEVEL = 0.8
 _SUFFIXES = ("_evaluation", "_validation")
 SMOKE_ROWS = 8
+MAX_INDEXED_SERIES = 256  # more series in one fallback: one scan is cheaper than slices
+RESOLVE_CACHE_SIZE = 100_000  # id spellings remembered per snapshot (~330 B each, <= 32 MiB)
 
 
 class LoadError(RuntimeError):
@@ -46,7 +49,7 @@ class PredictionError(Exception):
 
 
 def _epoch_day(d: dt.date) -> int:
-    return (d - EPOCH).days
+    return d.toordinal() - _EPOCH_ORDINAL
 
 
 def _utc_from_ns(ns: int) -> dt.datetime:
@@ -175,8 +178,9 @@ class ForecastIndex:
         model_versions = tuple(df["mv"].unique(maintain_order=True).to_list())
         codes = (
             df["mv"]
-            .replace_strict(list(model_versions), list(range(len(model_versions))),
-                            return_dtype=pl.Int32)
+            .replace_strict(
+                list(model_versions), list(range(len(model_versions))), return_dtype=pl.Int32
+            )
             .to_numpy()
         )
         ids = series["id"].to_list()
@@ -220,7 +224,12 @@ class ForecastIndex:
 # --------------------------------------------------------------------------- features
 @dataclass(frozen=True, eq=False)
 class FeatureSource:
-    """Lazy access to ``assets/features.parquet`` (never fully loaded into memory)."""
+    """Lazy access to ``assets/features.parquet`` (never fully loaded into memory).
+
+    ``runs`` maps a file id to its (first row, row count) when each series' rows are
+    contiguous (the pipeline writes the table sorted by id, date): a fallback then reads
+    only the row groups of the requested series instead of scanning the whole table.
+    """
 
     version: str
     path: Path
@@ -230,6 +239,7 @@ class FeatureSource:
     min_date: dt.date
     max_date: dt.date
     history_end: dt.date | None
+    runs: dict[str, tuple[int, int]] | None = None
 
     @classmethod
     def load(cls) -> FeatureSource | None:
@@ -277,31 +287,71 @@ class FeatureSource:
             min_date=rng["lo"][0],
             max_date=rng["hi"][0],
             history_end=rng["he"][0] if "he" in rng.columns else None,
+            runs=_series_runs(lf),
         )
 
     def fetch(self, pairs: Sequence[tuple[str, dt.date]], columns: Sequence[str]) -> pl.DataFrame:
         """Rows for the (series id, date) pairs: columns ``id`` (String), ``date`` + ``columns``."""
-        ids = sorted({p[0] for p in pairs})
-        dates = sorted({p[1] for p in pairs})
-        lf = pl.scan_parquet(self.path)
         want = pl.DataFrame(
             {"id": [p[0] for p in pairs], "date": [p[1] for p in pairs]},
             schema={"id": pl.String, "date": pl.Date},
         ).unique()
-        got = (
-            lf.filter(pl.col("date").is_in(dates))
-            .with_columns(pl.col("id").cast(pl.String).alias("_sid"))
-            .filter(pl.col("_sid").is_in(ids))
-            .select([pl.col("_sid").alias("id"), "date", *[c for c in columns if c != "id"]])
+        cols = ["date", *[c for c in columns if c not in ("id", "date")]]
+        got = self._fetch_slices(want, cols)
+        if got is None:
+            got = self._fetch_scan(want, cols)
+        return want.join(got, on=["id", "date"], how="inner")
+
+    def _fetch_slices(self, want: pl.DataFrame, cols: list[str]) -> pl.DataFrame | None:
+        """Read only the row range of each requested series; ``None``: scan instead."""
+        per_series = want.group_by("id").agg("date")
+        if self.runs is None or per_series.height > MAX_INDEXED_SERIES:
+            return None
+        lf = pl.scan_parquet(self.path)
+        parts = []
+        for sid, dates in per_series.iter_rows():
+            run = self.runs.get(sid)
+            if run is not None:
+                parts.append(
+                    lf.slice(*run)
+                    .filter(pl.col("date").is_in(dates))
+                    .select(pl.col("id").cast(pl.String), *cols)
+                    .filter(pl.col("id") == sid)
+                )
+        return pl.concat(pl.collect_all(parts)) if parts else None
+
+    def _fetch_scan(self, want: pl.DataFrame, cols: list[str]) -> pl.DataFrame:
+        return (
+            pl.scan_parquet(self.path)
+            .filter(pl.col("date").is_in(want["date"].unique().implode()))
+            .with_columns(pl.col("id").cast(pl.String))
+            .filter(pl.col("id").is_in(want["id"].unique().implode()))
+            .select("id", *cols)
             .collect()
         )
-        return want.join(got, on=["id", "date"], how="inner")
 
     def sample(self, columns: Sequence[str], n: int = SMOKE_ROWS) -> pl.DataFrame:
         """A few rows near the end of history (used to smoke-test a model)."""
         lf = pl.scan_parquet(self.path)
         day = self.history_end or self.max_date
         return lf.filter(pl.col("date") == day).head(n).select(list(columns)).collect()
+
+
+def _series_runs(lf: pl.LazyFrame) -> dict[str, tuple[int, int]] | None:
+    """(first row, row count) of every id whose rows are contiguous; ``None`` if one is not.
+
+    One run-length pass over the (dictionary-encoded) id column: about 0.3 s for 10 M rows.
+    """
+    runs = lf.select(pl.col("id").rle().alias("r")).unnest("r").collect()
+    ids = runs["value"].cast(pl.String)
+    if ids.n_unique() != runs.height:  # an id in several places: not sorted by id
+        return None
+    lengths = runs["len"].to_numpy().astype(np.int64)
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    return {
+        sid: (int(a), int(n))
+        for sid, a, n in zip(ids.to_list(), starts.tolist(), lengths.tolist(), strict=True)
+    }
 
 
 # --------------------------------------------------------------------------- model
@@ -396,8 +446,10 @@ def _importance_from(
         names = booster.feature_name()
         gain = booster.feature_importance("gain")
         split = booster.feature_importance("split")
-        imp = {n: {"gain": float(g), "split": float(s)}
-               for n, g, s in zip(names, gain, split, strict=True)}
+        imp = {
+            n: {"gain": float(g), "split": float(s)}
+            for n, g, s in zip(names, gain, split, strict=True)
+        }
         return imp, "model"
     except Exception:
         return None, None
@@ -408,7 +460,9 @@ def load_model_bundle(features: FeatureSource | None) -> ModelBundle | None:
     try:
         loaded = store.load_champion()
     except Exception as exc:
-        raise LoadError(f"champion model could not be loaded ({type(exc).__name__}: {exc})") from exc
+        raise LoadError(
+            f"champion model could not be loaded ({type(exc).__name__}: {exc})"
+        ) from exc
     if loaded is None:
         return None
     info, model = loaded
@@ -458,13 +512,14 @@ def smoke_test(bundle: ModelBundle, features: FeatureSource | None) -> str:
 
 
 # --------------------------------------------------------------------------- snapshot
-@dataclass(frozen=True, eq=False)
-class Resolved:
-    """A request's series after id resolution."""
+class Resolved(NamedTuple):
+    """A request's series after id resolution (a tuple: cheap to make per item)."""
 
     series_id: str
     item_id: str
     store_id: str
+    pos: int = -1
+    """Position in the forecast index, -1 when the series has no forecasts."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -476,7 +531,10 @@ class Snapshot:
     model: ModelBundle | None = None
     errors: dict[str, str] = field(default_factory=dict)
     stores: frozenset[str] = frozenset()
-    store_suffixes: tuple[str, ...] = ()
+    store_parts: tuple[int, ...] = ()
+    """Distinct numbers of ``_``-separated parts of the store ids, most first."""
+    resolved: dict[tuple[str, str | None], Resolved] = field(default_factory=dict, repr=False)
+    """Memo of :meth:`resolve` successes (a pure function of this snapshot)."""
 
     @classmethod
     def compose(
@@ -491,8 +549,8 @@ class Snapshot:
             stores.update(forecasts.series_store)
         if features is not None:
             stores.update(s for _, s in features.series.values() if s)
-        order = tuple(sorted(stores, key=lambda x: (-len(x), x)))
-        return cls(forecasts, features, model, dict(errors), frozenset(stores), order)
+        parts = tuple(sorted({s.count("_") + 1 for s in stores}, reverse=True))
+        return cls(forecasts, features, model, dict(errors), frozenset(stores), parts)
 
     @property
     def ready(self) -> bool:
@@ -505,18 +563,35 @@ class Snapshot:
 
     @property
     def data_end(self) -> dt.date | None:
-        dates = [d for d in (
-            self.features.max_date if self.features else None,
-            self.forecasts.max_date if self.forecasts else None,
-        ) if d is not None]
+        dates = [
+            d
+            for d in (
+                self.features.max_date if self.features else None,
+                self.forecasts.max_date if self.forecasts else None,
+            )
+            if d is not None
+        ]
         return max(dates) if dates else None
 
     def resolve(self, item_id: str, store_id: str | None) -> Resolved:
-        """Accept ``FOODS_1_001`` + ``CA_1`` or ``FOODS_1_001_CA_1``; 404/422 otherwise."""
+        """Accept ``FOODS_1_001`` + ``CA_1`` or ``FOODS_1_001_CA_1``; 404/422 otherwise.
+
+        Successes are memoized (up to :data:`RESOLVE_CACHE_SIZE` spellings): a repeated id
+        costs one dict lookup instead of the suffix parsing.
+        """
+        key = (item_id, store_id)
+        found = self.resolved.get(key)
+        if found is None:
+            found = self._resolve(item_id, store_id)
+            if len(self.resolved) < RESOLVE_CACHE_SIZE:
+                self.resolved[key] = found
+        return found
+
+    def _resolve(self, item_id: str, store_id: str | None) -> Resolved:
         if self.forecasts is None and self.features is None:
             raise PredictionError(503, "no forecasts or features are loaded yet: not ready")
         item = _strip_suffix(item_id)
-        suffix_store = next((s for s in self.store_suffixes if item.endswith("_" + s)), None)
+        suffix_store = self._suffix_store(item)
         if store_id is None:
             if suffix_store is None:
                 raise PredictionError(
@@ -532,21 +607,39 @@ class Snapshot:
             if suffix_store is not None:
                 if suffix_store != store_id:
                     raise PredictionError(
-                        422, f"item_id '{item_id}' ends with store '{suffix_store}' "
+                        422,
+                        f"item_id '{item_id}' ends with store '{suffix_store}' "
                         f"but store_id is '{store_id}'",
                     )
                 item = item[: -len(store_id) - 1]
         sid = f"{item}_{store_id}"
-        if self.forecasts is not None and sid in self.forecasts.series_pos:
-            pos = self.forecasts.series_pos[sid]
-            return Resolved(sid, self.forecasts.series_item[pos], self.forecasts.series_store[pos])
+        fc = self.forecasts
+        if fc is not None and (pos := fc.series_pos.get(sid)) is not None:
+            return Resolved(sid, fc.series_item[pos], fc.series_store[pos], pos)
         if self.features is not None and sid in self.features.series:
             it, st = self.features.series[sid]
             return Resolved(sid, it or item, st or store_id)
         raise PredictionError(404, f"unknown item_id '{item}' in store '{store_id}'")
 
+    def _suffix_store(self, item: str) -> str | None:
+        """The longest known store that ``item`` ends with (after a ``_``), else ``None``.
+
+        When two stores both match, the longer one ends with ``_`` + the shorter, so it has
+        more ``_``-separated parts: trying the part counts from most to fewest finds the
+        longest match with one split and one set lookup per count.
+        """
+        for n in self.store_parts:
+            head = item.rsplit("_", n)
+            if len(head) == n + 1:
+                candidate = item[len(head[0]) + 1 :]
+                if candidate in self.stores:
+                    return candidate
+        return None
+
 
 def _strip_suffix(series_id: str) -> str:
+    if not series_id.endswith(_SUFFIXES):
+        return series_id
     for suf in _SUFFIXES:
         if series_id.endswith(suf):
             return series_id[: -len(suf)]
@@ -554,6 +647,19 @@ def _strip_suffix(series_id: str) -> str:
 
 
 # --------------------------------------------------------------------------- predicting
+class QueryLike(Protocol):
+    """What :func:`plan` reads from a request item (a :class:`Query` or a request body)."""
+
+    @property
+    def item_id(self) -> str: ...
+
+    @property
+    def store_id(self) -> str | None: ...
+
+    @property
+    def date(self) -> dt.date: ...
+
+
 @dataclass(frozen=True, eq=False)
 class Query:
     """One validated prediction request."""
@@ -563,7 +669,9 @@ class Query:
     date: dt.date
 
 
-def poisson_interval(mu: np.ndarray, level: float = INTERVAL_LEVEL) -> tuple[np.ndarray, np.ndarray]:
+def poisson_interval(
+    mu: np.ndarray, level: float = INTERVAL_LEVEL
+) -> tuple[np.ndarray, np.ndarray]:
     """Central ``level`` interval of a Poisson with mean ``mu`` (for model-computed answers)."""
     from scipy.stats import poisson
 
@@ -583,7 +691,7 @@ class Plan:
     timestamp: str
 
 
-def plan(snapshot: Snapshot, queries: Sequence[Query], now: dt.datetime) -> Plan:
+def plan(snapshot: Snapshot, queries: Sequence[QueryLike], now: dt.datetime) -> Plan:
     """Resolve every query; answer from the forecasts when possible (fast, no I/O).
 
     Ids are resolved one by one (dict lookups); the forecast rows of all queries are then
@@ -591,52 +699,85 @@ def plan(snapshot: Snapshot, queries: Sequence[Query], now: dt.datetime) -> Plan
     the first bad item (unknown ids, dates outside the data).
     """
     ts = now.isoformat().replace("+00:00", "Z")
-    n = len(queries)
-    out: list[dict[str, Any] | None] = [None] * n
-    resolved: list[Resolved | None] = [None] * n
+    resolved, errors = _resolve_all(snapshot, queries)
+    out: list[dict[str, Any] | None] = [None] * len(queries)
+    if snapshot.forecasts is not None:
+        _answer_from_forecasts(snapshot.forecasts, queries, resolved, out, ts)
+    fallback = _fallback_or_errors(snapshot, queries, resolved, out, errors)
+    if errors:
+        errors.sort(key=lambda e: e[0])
+        _raise_collected(errors, len(queries))
+    return Plan(out, fallback, ts)
+
+
+def _resolve_all(
+    snapshot: Snapshot, queries: Sequence[QueryLike]
+) -> tuple[list[Resolved | None], list[tuple[int, PredictionError]]]:
+    resolved: list[Resolved | None] = []
     errors: list[tuple[int, PredictionError]] = []
-    fc = snapshot.forecasts
+    for k, q in enumerate(queries):
+        try:
+            resolved.append(snapshot.resolve(q.item_id, q.store_id))
+        except PredictionError as exc:
+            resolved.append(None)
+            errors.append((k, exc))
+    return resolved, errors
+
+
+def _answer_from_forecasts(
+    fc: ForecastIndex,
+    queries: Sequence[QueryLike],
+    resolved: Sequence[Resolved | None],
+    out: list[dict[str, Any] | None],
+    ts: str,
+) -> None:
+    """Fill ``out`` for the queries whose (series, day) is in the forecasts."""
     ks: list[int] = []
     poss: list[int] = []
     days: list[int] = []
-    for k, q in enumerate(queries):
-        try:
-            r = snapshot.resolve(q.item_id, q.store_id)
-        except PredictionError as exc:
-            errors.append((k, exc))
-            continue
-        resolved[k] = r
-        if fc is not None:
-            pos = fc.series_pos.get(r.series_id)
-            if pos is not None:
-                ks.append(k)
-                poss.append(pos)
-                days.append(_epoch_day(q.date))
-    if fc is not None and ks:
-        if len(ks) <= 8:  # scalar lookups beat numpy call overhead for a few items
-            rows = np.array([-1 if (r := fc.row(p, d)) is None else r
-                             for p, d in zip(poss, days, strict=True)], dtype=np.int64)
-        else:
-            rows = fc.rows(np.asarray(poss, dtype=np.int64), np.asarray(days, dtype=np.int64))
-        hit = rows >= 0
-        sel = rows[hit]
-        pred = fc.pred[sel].tolist()
-        lower = fc.lower[sel].tolist()
-        upper = fc.upper[sel].tolist()
-        mv = [fc.model_versions[c] for c in fc.version_code[sel].tolist()]
-        for j, k in enumerate(np.asarray(ks)[hit].tolist()):
-            r = resolved[k]
-            assert r is not None
-            out[k] = {
-                "item_id": r.item_id,
-                "store_id": r.store_id,
-                "date": queries[k].date.isoformat(),
-                "predicted_sales": pred[j],
-                "prediction_interval": {"lower": lower[j], "upper": upper[j]},
-                "model_version": mv[j],
-                "source": "batch_forecast",
-                "timestamp": ts,
-            }
+    for k, r in enumerate(resolved):
+        if r is not None and r.pos >= 0:
+            ks.append(k)
+            poss.append(r.pos)
+            days.append(_epoch_day(queries[k].date))
+    if not ks:
+        return
+    if len(ks) <= 8:  # scalar lookups beat numpy call overhead for a few items
+        rows = np.array(
+            [-1 if (r := fc.row(p, d)) is None else r for p, d in zip(poss, days, strict=True)],
+            dtype=np.int64,
+        )
+    else:
+        rows = fc.rows(np.asarray(poss, dtype=np.int64), np.asarray(days, dtype=np.int64))
+    hit = rows >= 0
+    sel = rows[hit]
+    pred = fc.pred[sel].tolist()
+    lower = fc.lower[sel].tolist()
+    upper = fc.upper[sel].tolist()
+    mv = [fc.model_versions[c] for c in fc.version_code[sel].tolist()]
+    for j, k in enumerate(np.asarray(ks)[hit].tolist()):
+        r = resolved[k]
+        assert r is not None
+        out[k] = {
+            "item_id": r.item_id,
+            "store_id": r.store_id,
+            "date": queries[k].date.isoformat(),
+            "predicted_sales": pred[j],
+            "prediction_interval": {"lower": lower[j], "upper": upper[j]},
+            "model_version": mv[j],
+            "source": "batch_forecast",
+            "timestamp": ts,
+        }
+
+
+def _fallback_or_errors(
+    snapshot: Snapshot,
+    queries: Sequence[QueryLike],
+    resolved: Sequence[Resolved | None],
+    out: list[dict[str, Any] | None],
+    errors: list[tuple[int, PredictionError]],
+) -> list[tuple[int, Resolved, dt.date]]:
+    """Queries not answered by the forecasts: for the model, or 422 outside the data."""
     fallback: list[tuple[int, Resolved, dt.date]] = []
     start, end = snapshot.data_start, snapshot.data_end
     for k, q in enumerate(queries):
@@ -644,17 +785,21 @@ def plan(snapshot: Snapshot, queries: Sequence[Query], now: dt.datetime) -> Plan
         if out[k] is not None or r is None:
             continue
         if start is not None and q.date < start:
-            errors.append((k, PredictionError(
-                422, f"date {q.date} is before the data starts ({start})")))
+            errors.append(
+                (k, PredictionError(422, f"date {q.date} is before the data starts ({start})"))
+            )
         elif end is not None and q.date > end:
-            errors.append((k, PredictionError(
-                422, f"date {q.date} is beyond the forecast horizon (last day {end})")))
+            errors.append(
+                (
+                    k,
+                    PredictionError(
+                        422, f"date {q.date} is beyond the forecast horizon (last day {end})"
+                    ),
+                )
+            )
         else:
             fallback.append((k, r, q.date))
-    if errors:
-        errors.sort(key=lambda e: e[0])
-        _raise_collected(errors, n)
-    return Plan(out, fallback, ts)
+    return fallback
 
 
 def complete(snapshot: Snapshot, p: Plan) -> list[dict[str, Any]]:
@@ -664,7 +809,9 @@ def complete(snapshot: Snapshot, p: Plan) -> list[dict[str, Any]]:
     return [o for o in p.out if o is not None]
 
 
-def predict(snapshot: Snapshot, queries: Sequence[Query], now: dt.datetime) -> list[dict[str, Any]]:
+def predict(
+    snapshot: Snapshot, queries: Sequence[QueryLike], now: dt.datetime
+) -> list[dict[str, Any]]:
     """Answer every query or raise :class:`PredictionError` (first failing item, indexed).
 
     Dates in the forecasts come from the batch export (``source="batch_forecast"``); other
@@ -702,11 +849,16 @@ def _predict_with_model(
     except Exception as exc:  # file replaced/corrupt under us
         logger.exception("feature lookup failed")
         raise PredictionError(503, f"feature lookup failed ({type(exc).__name__})") from exc
-    pos = {(sid, d): i for i, (sid, d) in enumerate(zip(rows["id"].to_list(), rows["date"].to_list(), strict=True))}
+    pos = {
+        (sid, d): i
+        for i, (sid, d) in enumerate(zip(rows["id"].to_list(), rows["date"].to_list(), strict=True))
+    }
     missing = [(k, r, d) for k, r, d in fallback if (r.series_id, d) not in pos]
     if missing:
-        errs = [(k, PredictionError(404, f"no feature row for {r.series_id} on {d}"))
-                for k, r, d in missing]
+        errs = [
+            (k, PredictionError(404, f"no feature row for {r.series_id} on {d}"))
+            for k, r, d in missing
+        ]
         _raise_collected(errs, len(out))
     try:
         pts = model.predict(rows)
@@ -714,7 +866,9 @@ def _predict_with_model(
         raise
     except Exception as exc:
         logger.exception("model prediction failed")
-        raise PredictionError(503, f"model v{model.version} failed to predict ({type(exc).__name__})") from exc
+        raise PredictionError(
+            503, f"model v{model.version} failed to predict ({type(exc).__name__})"
+        ) from exc
     interval = interval_from_calibration(model.calibration, pts)
     lo, hi = interval if interval is not None else poisson_interval(pts)
     for k, r, d in fallback:
@@ -779,7 +933,9 @@ class ServiceState:
                     errors.pop("forecasts", None)
                     failed.pop("forecasts", None)
                 elif fc is not None:
-                    errors["forecasts"] = f"{fc_path.name} disappeared (serving the previous forecasts)"
+                    errors["forecasts"] = (
+                        f"{fc_path.name} disappeared (serving the previous forecasts)"
+                    )
 
             except LoadError as exc:
                 errors["forecasts"] = f"{exc} (serving the previous forecasts)" if fc else str(exc)
@@ -839,8 +995,10 @@ class ServiceState:
                 self.status.swaps += 1
                 logger.info(
                     "snapshot swapped: forecasts=%s model=%s features=%s in %.2fs",
-                    fc.version if fc else None, model.version if model else None,
-                    fs.version if fs else None, time.perf_counter() - t0,
+                    fc.version if fc else None,
+                    model.version if model else None,
+                    fs.version if fs else None,
+                    time.perf_counter() - t0,
                 )
             if self._on_swap is not None:
                 self._on_swap(self.snapshot)

@@ -23,8 +23,16 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-_PERIODS = {"s": 1.0, "sec": 1.0, "second": 1.0, "m": 60.0, "min": 60.0, "minute": 60.0,
-            "h": 3600.0, "hour": 3600.0}
+_PERIODS = {
+    "s": 1.0,
+    "sec": 1.0,
+    "second": 1.0,
+    "m": 60.0,
+    "min": 60.0,
+    "minute": 60.0,
+    "h": 3600.0,
+    "hour": 3600.0,
+}
 
 
 class SettingsError(ValueError):
@@ -45,7 +53,9 @@ def parse_rate_limit(text: str | None) -> tuple[int, float] | None:
         raise SettingsError(f"FORECASTING_API_RATE_LIMIT: bad count in {text!r}") from exc
     if count <= 0:
         return None
-    period_s = period_s.strip().rstrip("s") if period_s.strip() not in _PERIODS else period_s.strip()
+    period_s = (
+        period_s.strip().rstrip("s") if period_s.strip() not in _PERIODS else period_s.strip()
+    )
     period = _PERIODS.get(period_s or "minute")
     if period is None:
         raise SettingsError(f"FORECASTING_API_RATE_LIMIT: unknown period in {text!r}")
@@ -87,8 +97,16 @@ class ApiSettings:
     access_log: bool = True
     public_paths: frozenset[str] = field(
         default_factory=lambda: frozenset(
-            {"/", "/health", "/health/ready", "/docs", "/docs/oauth2-redirect", "/redoc",
-             "/openapi.json", "/metrics"}
+            {
+                "/",
+                "/health",
+                "/health/ready",
+                "/docs",
+                "/docs/oauth2-redirect",
+                "/redoc",
+                "/openapi.json",
+                "/metrics",
+            }
         )
     )
 

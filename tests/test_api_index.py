@@ -91,3 +91,33 @@ def test_interval_from_calibration_uses_q10_q90_by_bin() -> None:
     assert lo.tolist() == [0.0, 1.0] and hi.tolist() == [1.5, 7.0]
     assert interval_from_calibration({"quantiles": [0.1]}, np.array([1.0])) is None
     assert interval_from_calibration(None, np.array([1.0])) is None
+
+
+@pytest.mark.parametrize("layout", ["sorted", "shuffled"])
+def test_feature_fetch_reads_series_slices_or_scans(
+    layout: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from forecasting_api.serving import FeatureSource
+
+    feats = fx.make_features()
+    if layout == "shuffled":
+        feats = feats.sample(fraction=1.0, shuffle=True, seed=1)
+    (tmp_path / "assets").mkdir()
+    feats.write_parquet(tmp_path / "assets" / "features.parquet", row_group_size=100)
+    monkeypatch.setenv("FORECASTING_HOME", str(tmp_path))
+    fs = FeatureSource.load()
+    assert fs is not None
+    assert (fs.runs is not None) == (layout == "sorted")
+    day = fx.FIRST_DATE + dt.timedelta(days=40)
+    pairs = [("FOODS_3_090_WI_1", day), ("HOBBIES_1_002_TX_1", day + dt.timedelta(days=7)),
+             ("FOODS_3_090_WI_1", day + dt.timedelta(days=1)), ("NOPE_1_001_CA_1", day)]
+    got = fs.fetch(pairs, fx.FEATURE_COLUMNS).sort("id", "date")
+    want = (
+        feats.with_columns(pl.col("id").cast(pl.String))
+        .join(pl.DataFrame(pairs, schema={"id": pl.String, "date": pl.Date}, orient="row"),
+              on=["id", "date"])
+        .select("id", "date", *fx.FEATURE_COLUMNS)
+        .sort("id", "date")
+    )
+    assert got.height == 3
+    assert got.equals(want)
