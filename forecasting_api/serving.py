@@ -23,6 +23,7 @@ import numpy as np
 import polars as pl
 
 from forecasting_assets import store
+from forecasting_assets.modeling.recent import CONTEXT_DAYS, RECENT_COLUMNS, with_recent_features
 
 logger = logging.getLogger(__name__)
 
@@ -290,17 +291,35 @@ class FeatureSource:
             runs=_series_runs(lf),
         )
 
+    def missing(self, columns: Sequence[str]) -> list[str]:
+        """Columns :meth:`fetch` cannot give: not in the table and not computable from it."""
+        derived = set(RECENT_COLUMNS) if {"sales", "is_launched"} <= set(self.columns) else set()
+        return [c for c in columns if c not in self.columns and c not in derived]
+
     def fetch(self, pairs: Sequence[tuple[str, dt.date]], columns: Sequence[str]) -> pl.DataFrame:
-        """Rows for the (series id, date) pairs: columns ``id`` (String), ``date`` + ``columns``."""
+        """Rows for the (series id, date) pairs: columns ``id`` (String), ``date`` + ``columns``.
+
+        Recent-sales features the table does not hold (the recursive model's inputs) are computed
+        from the :data:`CONTEXT_DAYS` days before each date, as in training.
+        """
         want = pl.DataFrame(
             {"id": [p[0] for p in pairs], "date": [p[1] for p in pairs]},
             schema={"id": pl.String, "date": pl.Date},
         ).unique()
-        cols = ["date", *[c for c in columns if c not in ("id", "date")]]
+        recent = [c for c in columns if c in RECENT_COLUMNS and c not in self.columns]
+        cols = ["date", *[c for c in columns if c not in ("id", "date", *recent)]]
+        if not recent:
+            return want.join(self._read(want, cols), on=["id", "date"], how="inner")
+        lo, hi = want["date"].min(), want["date"].max()
+        span = pl.date_range(lo - dt.timedelta(days=CONTEXT_DAYS), hi, eager=True).alias("date")
+        window = want.select(pl.col("id").unique()).join(span.to_frame(), how="cross")
+        extra = [c for c in ("sales", "is_launched") if c not in cols]
+        rows = with_recent_features(self._read(window, [*cols, *extra]), day="date")
+        return want.join(rows.select("id", *cols, *recent), on=["id", "date"], how="inner")
+
+    def _read(self, want: pl.DataFrame, cols: list[str]) -> pl.DataFrame:
         got = self._fetch_slices(want, cols)
-        if got is None:
-            got = self._fetch_scan(want, cols)
-        return want.join(got, on=["id", "date"], how="inner")
+        return self._fetch_scan(want, cols) if got is None else got
 
     def _fetch_slices(self, want: pl.DataFrame, cols: list[str]) -> pl.DataFrame | None:
         """Read only the row range of each requested series; ``None``: scan instead."""
@@ -332,9 +351,15 @@ class FeatureSource:
 
     def sample(self, columns: Sequence[str], n: int = SMOKE_ROWS) -> pl.DataFrame:
         """A few rows near the end of history (used to smoke-test a model)."""
-        lf = pl.scan_parquet(self.path)
         day = self.history_end or self.max_date
-        return lf.filter(pl.col("date") == day).head(n).select(list(columns)).collect()
+        ids = (
+            pl.scan_parquet(self.path)
+            .filter(pl.col("date") == day)
+            .head(n)
+            .select(pl.col("id").cast(pl.String))
+            .collect()["id"]
+        )
+        return self.fetch([(i, day) for i in ids], columns).select(list(columns))
 
 
 def _series_runs(lf: pl.LazyFrame) -> dict[str, tuple[int, int]] | None:
@@ -490,7 +515,7 @@ def smoke_test(bundle: ModelBundle, features: FeatureSource | None) -> str:
     """Predict a few real feature rows; :class:`LoadError` unless finite and >= 0."""
     if features is None:
         return "skipped: no features table"
-    missing = [c for c in bundle.feature_columns if c not in features.columns]
+    missing = features.missing(bundle.feature_columns)
     if missing:
         raise LoadError(
             f"champion v{bundle.version}: feature columns missing from features table: {missing[:10]}"

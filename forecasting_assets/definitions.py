@@ -31,8 +31,11 @@ def build_defs(
         asset_checks=dg.load_asset_checks_from_modules(ASSET_MODULES),
         jobs=[jobs.m5_pipeline_job, jobs.forecast_job, jobs.retrain_job],
         schedules=[schedules.nightly_retrain_schedule, schedules.daily_forecast_schedule],
-        sensors=[sensors.raw_files_sensor, sensors.drift_alert_sensor,
-                 sensors.run_failure_alert_sensor],
+        sensors=[
+            sensors.raw_files_sensor,
+            sensors.drift_alert_sensor,
+            sensors.run_failure_alert_sensor,
+        ],
         resources={
             "io_manager": AtomicParquetIOManager(),
             "m5_source": M5Source(),

@@ -103,7 +103,11 @@ def make_features(
     df = df.with_columns(
         pl.col("sales").shift(28).over("id").cast(pl.Float32).alias("lag_28"),
     ).with_columns(
-        pl.col("lag_28").rolling_mean(28, min_samples=1).over("id").cast(pl.Float32).alias("rmean_28")
+        pl.col("lag_28")
+        .rolling_mean(28, min_samples=1)
+        .over("id")
+        .cast(pl.Float32)
+        .alias("rmean_28")
     )
     return df.with_columns(
         pl.col("id").cast(pl.Enum(ids)),
@@ -117,7 +121,10 @@ def quantile_name(q: float) -> str:
 
 
 def forecasts_from_points(
-    ids: list[str], dates: list[dt.date], points: np.ndarray, model_version: str,
+    ids: list[str],
+    dates: list[dt.date],
+    points: np.ndarray,
+    model_version: str,
     exact: bool = True,
 ) -> pl.DataFrame:
     """Contract-shaped forecasts export (Poisson quantiles around the points).
@@ -140,8 +147,10 @@ def forecasts_from_points(
         qs = {quantile_name(q): poisson.ppf(q, points).astype(np.float64) for q in QUANTILES}
     else:
         sd = np.sqrt(points)
-        qs = {quantile_name(q): np.maximum(np.round(points + norm.ppf(q) * sd), 0.0)
-              for q in QUANTILES}
+        qs = {
+            quantile_name(q): np.maximum(np.round(points + norm.ppf(q) * sd), 0.0)
+            for q in QUANTILES
+        }
     cols["lower"] = qs["q100"]
     cols["upper"] = qs["q900"]
     cols |= qs
@@ -160,8 +169,12 @@ def write_forecasts(home: Path, df: pl.DataFrame) -> Path:
 
 
 def train_and_register(
-    tracking_uri: str, features: pl.DataFrame, seed: int = 0, rounds: int = 20,
-    set_champion: bool = True, feature_columns_param: list[str] | None = None,
+    tracking_uri: str,
+    features: pl.DataFrame,
+    seed: int = 0,
+    rounds: int = 20,
+    set_champion: bool = True,
+    feature_columns_param: list[str] | None = None,
 ) -> str:
     """Train a small LightGBM, log it as an MLflow model, register it; return the version."""
     import lightgbm as lgb
@@ -176,8 +189,14 @@ def train_and_register(
     x = hist.select(FEATURE_COLUMNS).to_pandas()
     y = hist["sales"].to_numpy()
     booster = lgb.train(
-        {"objective": "poisson", "verbose": -1, "num_leaves": 7, "seed": seed,
-         "learning_rate": 0.1 + 0.05 * seed, "min_data_in_leaf": 5},
+        {
+            "objective": "poisson",
+            "verbose": -1,
+            "num_leaves": 7,
+            "seed": seed,
+            "learning_rate": 0.1 + 0.05 * seed,
+            "min_data_in_leaf": 5,
+        },
         lgb.Dataset(x, y),
         num_boost_round=rounds,
     )
@@ -197,14 +216,23 @@ def train_and_register(
             }
         )
         mlflow.log_metrics(
-            {"wrmsse": 0.8 - 0.01 * seed, "wrmsse_seasonal_naive": 1.0,
-             "wrmsse_ratio": 0.8 - 0.01 * seed, "mae": 1.2, "rmse": 1.9, "bias": 0.01}
+            {
+                "wrmsse": 0.8 - 0.01 * seed,
+                "wrmsse_seasonal_naive": 1.0,
+                "wrmsse_ratio": 0.8 - 0.01 * seed,
+                "mae": 1.2,
+                "rmse": 1.9,
+                "bias": 0.01,
+            }
         )
         mlflow.set_tag("data_version", "fixture")
         gain = booster.feature_importance("gain")
         split = booster.feature_importance("split")
         mlflow.log_dict(
-            {f: {"gain": float(g), "split": int(s)} for f, g, s in zip(FEATURE_COLUMNS, gain, split, strict=True)},
+            {
+                f: {"gain": float(g), "split": int(s)}
+                for f, g, s in zip(FEATURE_COLUMNS, gain, split, strict=True)
+            },
             "feature_importance.json",
         )
         signature = infer_signature(x.head(20), booster.predict(x.head(20)))
@@ -250,16 +278,21 @@ def build_home(root: Path, with_model: bool = True, with_forecasts: bool = True)
         write_forecasts(
             home,
             forecasts_from_points(
-                hor["id"].cast(pl.String).to_list(), hor["date"].to_list(),
-                hor["rmean_28"].fill_null(0).to_numpy(), "1",
+                hor["id"].cast(pl.String).to_list(),
+                hor["date"].to_list(),
+                hor["rmean_28"].fill_null(0).to_numpy(),
+                "1",
             ),
         )
     return Home(home=home, tracking_uri=uri, features=features)
 
 
 def make_forecasts_full_scale(
-    n_series: int = 30_490, horizon: int = HORIZON, start: dt.date = dt.date(2016, 5, 23),
-    seed: int = 0, model_version: str = "1",
+    n_series: int = 30_490,
+    horizon: int = HORIZON,
+    start: dt.date = dt.date(2016, 5, 23),
+    seed: int = 0,
+    model_version: str = "1",
 ) -> pl.DataFrame:
     """Synthetic forecasts export at full M5 scale (30,490 series x 28 days = 853,720 rows)."""
     rng = np.random.default_rng(seed)
@@ -277,7 +310,6 @@ def make_forecasts_full_scale(
 
 # --------------------------------------------------------------------------- servers
 KEYS = ("test-key-1", "test-key-2")
-
 
 
 def copy_home(src: Home, dst: Path) -> Home:
@@ -353,5 +385,3 @@ def wait_for(predicate, timeout: float = 60.0, every: float = 0.1) -> bool:  # t
             return True
         time.sleep(every)
     return False
-
-

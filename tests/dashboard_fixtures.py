@@ -44,10 +44,26 @@ EVENTS = {  # (month, day): (name, type)
     (11, 24): ("Thanksgiving", "National"),
     (12, 25): ("Christmas", "National"),
 }
-SNAP_DAYS = {"CA": set(range(1, 11)), "TX": {1, 3, 5, 6, 7, 9, 11, 12, 13, 15}, "WI": {2, 3, 5, 6, 8, 9, 11, 12, 14, 15}}
+SNAP_DAYS = {
+    "CA": set(range(1, 11)),
+    "TX": {1, 3, 5, 6, 7, 9, 11, 12, 13, 15},
+    "WI": {2, 3, 5, 6, 8, 9, 11, 12, 14, 15},
+}
 BASELINES = ["seasonal_naive", "naive", "moving_average", "ses", "croston_sba"]
-LEVELS = ["total", "state", "store", "cat", "dept", "state_cat", "state_dept", "store_cat",
-          "store_dept", "item", "item_state", "item_store"]
+LEVELS = [
+    "total",
+    "state",
+    "store",
+    "cat",
+    "dept",
+    "state_cat",
+    "state_dept",
+    "store_cat",
+    "store_dept",
+    "item",
+    "item_state",
+    "item_store",
+]
 
 
 @dataclass(frozen=True)
@@ -98,7 +114,9 @@ def calendar(n_days: int) -> pl.DataFrame:
     return out
 
 
-def _rates(series: pl.DataFrame, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _rates(
+    series: pl.DataFrame, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     n = series.height
     cat = series["cat_id"].cast(pl.String).to_numpy()
     base = rng.lognormal(mean=np.where(cat == "FOODS", 0.6, -0.4), sigma=0.9, size=n)
@@ -110,8 +128,15 @@ def _rates(series: pl.DataFrame, rng: np.random.Generator) -> tuple[np.ndarray, 
 WEEKLY = np.array([1.25, 1.2, 0.9, 0.85, 0.85, 0.9, 1.05])  # wday 1 (Saturday) .. 7 (Friday)
 
 
-def _sales_long_chunk(series: pl.DataFrame, cal: pl.DataFrame, base: np.ndarray, price: np.ndarray,
-                      launch: np.ndarray, n_days: int, rng: np.random.Generator) -> pl.DataFrame:
+def _sales_long_chunk(
+    series: pl.DataFrame,
+    cal: pl.DataFrame,
+    base: np.ndarray,
+    price: np.ndarray,
+    launch: np.ndarray,
+    n_days: int,
+    rng: np.random.Generator,
+) -> pl.DataFrame:
     n, t = series.height, cal.height
     wday = cal["wday"].to_numpy().astype(int) - 1
     trend = 1.0 + 0.15 * np.sin(np.arange(t) / 365.25 * 2 * np.pi)
@@ -125,25 +150,52 @@ def _sales_long_chunk(series: pl.DataFrame, cal: pl.DataFrame, base: np.ndarray,
     grid = series.join(cal, how="cross")
     state = grid["state_id"].cast(pl.String)
     snap = (
-        pl.when(state == "CA").then(pl.col("snap_CA"))
-        .when(state == "TX").then(pl.col("snap_TX")).otherwise(pl.col("snap_WI"))
+        pl.when(state == "CA")
+        .then(pl.col("snap_CA"))
+        .when(state == "TX")
+        .then(pl.col("snap_TX"))
+        .otherwise(pl.col("snap_WI"))
     )
     is_hist = (d <= n_days)[None, :].repeat(n, axis=0).ravel()
-    return grid.with_columns(
-        snap.alias("snap"),
-        pl.Series("sell_price", np.where(on_sale, price_grid, np.nan).ravel(), dtype=pl.Float32)
-        .fill_nan(None),
-        pl.Series("sales", sales.ravel(), dtype=pl.Int32),
-        pl.Series("is_launched", launched.ravel()),
-        pl.Series("_hist", is_hist),
-    ).with_columns(pl.when(pl.col("_hist")).then(pl.col("sales")).alias("sales")).select(
-        "id", "item_id", "dept_id", "cat_id", "store_id", "state_id", "d", "date", "wm_yr_wk",
-        "wday", "month", "year", "event_name_1", "event_type_1", "event_name_2", "event_type_2",
-        "snap", "sell_price", "sales", "is_launched",
+    return (
+        grid.with_columns(
+            snap.alias("snap"),
+            pl.Series(
+                "sell_price", np.where(on_sale, price_grid, np.nan).ravel(), dtype=pl.Float32
+            ).fill_nan(None),
+            pl.Series("sales", sales.ravel(), dtype=pl.Int32),
+            pl.Series("is_launched", launched.ravel()),
+            pl.Series("_hist", is_hist),
+        )
+        .with_columns(pl.when(pl.col("_hist")).then(pl.col("sales")).alias("sales"))
+        .select(
+            "id",
+            "item_id",
+            "dept_id",
+            "cat_id",
+            "store_id",
+            "state_id",
+            "d",
+            "date",
+            "wm_yr_wk",
+            "wday",
+            "month",
+            "year",
+            "event_name_1",
+            "event_type_1",
+            "event_name_2",
+            "event_type_2",
+            "snap",
+            "sell_price",
+            "sales",
+            "is_launched",
+        )
     )
 
 
-def build_home(home: Path, spec: SampleSpec = SampleSpec(), mlflow: bool = False) -> dict[str, object]:
+def build_home(
+    home: Path, spec: SampleSpec = SampleSpec(), mlflow: bool = False
+) -> dict[str, object]:
     """Write sales_long, raw_calendar and every export under ``home``; return a small summary."""
     rng = np.random.default_rng(spec.seed)
     assets, exports = home / "assets", home / "exports"
@@ -154,17 +206,21 @@ def build_home(home: Path, spec: SampleSpec = SampleSpec(), mlflow: bool = False
     cal = calendar(spec.n_days)
     cal.write_parquet(assets / "raw_calendar.parquet")
     grid_cal = cal.drop("snap_CA", "snap_TX", "snap_WI").join(
-        cal.select("d", "snap_CA", "snap_TX", "snap_WI"), on="d")
+        cal.select("d", "snap_CA", "snap_TX", "snap_WI"), on="d"
+    )
     chunk = 2000
     tmp = Path(tempfile.mkdtemp(dir=assets, prefix=".sales_long_"))
     try:
         for i, lo in enumerate(range(0, series.height, chunk)):
             hi = min(lo + chunk, series.height)
-            part = _sales_long_chunk(series[lo:hi], grid_cal, base[lo:hi], price[lo:hi], launch[lo:hi],
-                                     spec.n_days, rng)
+            part = _sales_long_chunk(
+                series[lo:hi], grid_cal, base[lo:hi], price[lo:hi], launch[lo:hi], spec.n_days, rng
+            )
             part.write_parquet(tmp / f"part_{i:05d}.parquet")
             del part
-        pl.scan_parquet(sorted(tmp.glob("part_*.parquet"))).sink_parquet(assets / "sales_long.parquet")
+        pl.scan_parquet(sorted(tmp.glob("part_*.parquet"))).sink_parquet(
+            assets / "sales_long.parquet"
+        )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     _write_exports(exports, series, cal, base, price, spec, rng)
@@ -174,33 +230,57 @@ def build_home(home: Path, spec: SampleSpec = SampleSpec(), mlflow: bool = False
     return summary
 
 
-def _write_exports(exports: Path, series: pl.DataFrame, cal: pl.DataFrame, base: np.ndarray,
-                   price: np.ndarray, spec: SampleSpec, rng: np.random.Generator) -> None:
+def _write_exports(
+    exports: Path,
+    series: pl.DataFrame,
+    cal: pl.DataFrame,
+    base: np.ndarray,
+    price: np.ndarray,
+    spec: SampleSpec,
+    rng: np.random.Generator,
+) -> None:
     hz = cal.filter(pl.col("d") > spec.n_days)
     wday = hz["wday"].to_numpy().astype(int) - 1
-    lam = np.maximum(base[:, None] * WEEKLY[wday][None, :] * rng.uniform(0.9, 1.1, (series.height, 1)),
-                     1e-3)
+    lam = np.maximum(
+        base[:, None] * WEEKLY[wday][None, :] * rng.uniform(0.9, 1.1, (series.height, 1)), 1e-3
+    )
     n, h = lam.shape
     flat = lam.ravel()
-    fc = pl.DataFrame({
-        "id": np.repeat(series["id"].cast(pl.String).to_numpy(), h),
-        "item_id": np.repeat(series["item_id"].cast(pl.String).to_numpy(), h),
-        "store_id": np.repeat(series["store_id"].cast(pl.String).to_numpy(), h),
-        "date": np.tile(hz["date"].to_numpy(), n),
-        "predicted_sales": flat,
-    })
+    fc = pl.DataFrame(
+        {
+            "id": np.repeat(series["id"].cast(pl.String).to_numpy(), h),
+            "item_id": np.repeat(series["item_id"].cast(pl.String).to_numpy(), h),
+            "store_id": np.repeat(series["store_id"].cast(pl.String).to_numpy(), h),
+            "date": np.tile(hz["date"].to_numpy(), n),
+            "predicted_sales": flat,
+        }
+    )
     qv = stats.poisson.ppf(np.array(QUANTILES)[:, None], flat[None, :]).astype(np.float64)
     fc = fc.with_columns(pl.Series(c, qv[i]) for i, c in enumerate(QCOLS))
     fc = fc.with_columns(lower=pl.col("q100"), upper=pl.col("q900"), model_version=pl.lit("3"))
-    fc = fc.select("id", "item_id", "store_id", "date", "predicted_sales", "lower", "upper", *QCOLS,
-                   "model_version")
+    fc = fc.select(
+        "id",
+        "item_id",
+        "store_id",
+        "date",
+        "predicted_sales",
+        "lower",
+        "upper",
+        *QCOLS,
+        "model_version",
+    )
     fc.write_parquet(exports / "forecasts.parquet")
 
     hier = series.with_columns(pl.col(c).cast(pl.String) for c in series.columns)
     f2 = fc.select("id", "date", "predicted_sales").join(hier, on="id")
     aggs = []
-    for level, col in [("total", None), ("state", "state_id"), ("store", "store_id"), ("cat", "cat_id"),
-                       ("dept", "dept_id")]:
+    for level, col in [
+        ("total", None),
+        ("state", "state_id"),
+        ("store", "store_id"),
+        ("cat", "cat_id"),
+        ("dept", "dept_id"),
+    ]:
         keys = ["date"] if col is None else [col, "date"]
         g = f2.group_by(keys).agg(pl.col("predicted_sales").sum())
         g = g.with_columns(
@@ -210,7 +290,9 @@ def _write_exports(exports: Path, series: pl.DataFrame, cal: pl.DataFrame, base:
             upper=pl.col("predicted_sales") + 1.2816 * pl.col("predicted_sales").sqrt(),
         )
         aggs.append(g.select("level", "level_id", "date", "predicted_sales", "lower", "upper"))
-    pl.concat(aggs).sort("level", "level_id", "date").write_parquet(exports / "forecasts_aggregated.parquet")
+    pl.concat(aggs).sort("level", "level_id", "date").write_parquet(
+        exports / "forecasts_aggregated.parquet"
+    )
 
     rows = []
     for mi, model in enumerate(["lightgbm", *BASELINES]):
@@ -218,28 +300,74 @@ def _write_exports(exports: Path, series: pl.DataFrame, cal: pl.DataFrame, base:
             for li, level in enumerate([*LEVELS, "all"]):
                 w = 0.55 + 0.08 * mi + 0.02 * li + 0.01 * fold + float(rng.uniform(0, 0.03))
                 bottom = level == "item_store"
-                rows.append((model, fold, level, w, 1.1 + 0.05 * mi if bottom else None,
-                             2.3 + 0.1 * mi if bottom else None, 0.02 * (mi - 2) if bottom else None))
-    pl.DataFrame(rows, schema={"model": pl.String, "fold": pl.Int64, "level": pl.String,
-                               "wrmsse": pl.Float64, "mae": pl.Float64, "rmse": pl.Float64,
-                               "bias": pl.Float64}, orient="row").write_parquet(
-        exports / "backtest_metrics.parquet")
+                rows.append(
+                    (
+                        model,
+                        fold,
+                        level,
+                        w,
+                        1.1 + 0.05 * mi if bottom else None,
+                        2.3 + 0.1 * mi if bottom else None,
+                        0.02 * (mi - 2) if bottom else None,
+                    )
+                )
+    pl.DataFrame(
+        rows,
+        schema={
+            "model": pl.String,
+            "fold": pl.Int64,
+            "level": pl.String,
+            "wrmsse": pl.Float64,
+            "mae": pl.Float64,
+            "rmse": pl.Float64,
+            "bias": pl.Float64,
+        },
+        orient="row",
+    ).write_parquet(exports / "backtest_metrics.parquet")
 
-    cov = [("lightgbm", fold, "quantile", q, float(np.clip(q + rng.normal(0, 0.02), 0, 1)))
-           for fold in (1, 2, 3) for q in QUANTILES]
-    cov += [("lightgbm", fold, "interval", q, float(np.clip(q + rng.normal(0, 0.02), 0, 1)))
-            for fold in (1, 2, 3) for q in (0.5, 0.8, 0.9, 0.95, 0.99)]
-    pl.DataFrame(cov, schema={"model": pl.String, "fold": pl.Int64, "kind": pl.String,
-                              "quantile": pl.Float64, "coverage": pl.Float64},
-                 orient="row").write_parquet(
-        exports / "interval_coverage.parquet")
+    cov = [
+        ("lightgbm", fold, "quantile", q, float(np.clip(q + rng.normal(0, 0.02), 0, 1)))
+        for fold in (1, 2, 3)
+        for q in QUANTILES
+    ]
+    cov += [
+        ("lightgbm", fold, "interval", q, float(np.clip(q + rng.normal(0, 0.02), 0, 1)))
+        for fold in (1, 2, 3)
+        for q in (0.5, 0.8, 0.9, 0.95, 0.99)
+    ]
+    pl.DataFrame(
+        cov,
+        schema={
+            "model": pl.String,
+            "fold": pl.Int64,
+            "kind": pl.String,
+            "quantile": pl.Float64,
+            "coverage": pl.Float64,
+        },
+        orient="row",
+    ).write_parquet(exports / "interval_coverage.parquet")
 
-    feats = ["lag_28", "lag_35", "rolling_mean_7", "rolling_mean_28", "rolling_std_28", "sell_price",
-             "price_change_pct", "price_rel_item_mean", "wday", "month", "snap", "days_to_event",
-             "item_id", "store_id", "dept_id"]
+    feats = [
+        "lag_28",
+        "lag_35",
+        "rolling_mean_7",
+        "rolling_mean_28",
+        "rolling_std_28",
+        "sell_price",
+        "price_change_pct",
+        "price_rel_item_mean",
+        "wday",
+        "month",
+        "snap",
+        "days_to_event",
+        "item_id",
+        "store_id",
+        "dept_id",
+    ]
     gains = np.sort(rng.gamma(2.0, 1000.0, len(feats)))[::-1]
-    pl.DataFrame({"feature": feats, "gain": gains, "split": (gains / 10).astype(np.int64)}).write_parquet(
-        exports / "feature_importance.parquet")
+    pl.DataFrame(
+        {"feature": feats, "gain": gains, "split": (gains / 10).astype(np.int64)}
+    ).write_parquet(exports / "feature_importance.parquet")
 
     psi = {f: float(v) for f, v in zip(feats, rng.uniform(0.0, 0.35, len(feats)), strict=True)}
     state = {f: "alert" if v >= 0.25 else "warn" if v >= 0.1 else "ok" for f, v in psi.items()}
@@ -248,9 +376,12 @@ def _write_exports(exports: Path, series: pl.DataFrame, cal: pl.DataFrame, base:
         "status": "alert" if n_alert >= 3 else "warn",
         "generated_at": "2016-05-22T06:00:00+00:00",
         "last_history_date": "2016-05-22",
-        "feature_drift": {"status": "alert" if n_alert >= 3 else "warn", "alert_features": n_alert,
-                          "warn_features": sum(v == "warn" for v in state.values()),
-                          "thresholds": {"warn": 0.1, "alert": 0.25, "min_alert_features": 3}},
+        "feature_drift": {
+            "status": "alert" if n_alert >= 3 else "warn",
+            "alert_features": n_alert,
+            "warn_features": sum(v == "warn" for v in state.values()),
+            "thresholds": {"warn": 0.1, "alert": 0.25, "min_alert_features": 3},
+        },
         "features": [{"name": f, "psi": v, "status": state[f]} for f, v in psi.items()]
         + [{"name": "constant_feature", "psi": None, "status": "ok"}],
         "prediction_drift": {"available": True, "status": "ok"},
@@ -262,33 +393,74 @@ def _write_exports(exports: Path, series: pl.DataFrame, cal: pl.DataFrame, base:
 
     mu = lam.mean(axis=1)
     zero_share = np.exp(-mu)
-    dclass = np.where(zero_share > 0.6, "lumpy", np.where(zero_share > 0.3, "intermittent", "smooth"))
-    dist = pl.DataFrame({
-        "id": series["id"].cast(pl.String), "item_id": series["item_id"].cast(pl.String),
-        "store_id": series["store_id"].cast(pl.String), "dept_id": series["dept_id"].cast(pl.String),
-        "demand_class": dclass, "mean_daily_demand": mu, "dispersion": rng.uniform(1.0, 2.5, n),
-        "unit_price": price,
-    })
+    dclass = np.where(
+        zero_share > 0.6, "lumpy", np.where(zero_share > 0.3, "intermittent", "smooth")
+    )
+    dist = pl.DataFrame(
+        {
+            "id": series["id"].cast(pl.String),
+            "item_id": series["item_id"].cast(pl.String),
+            "store_id": series["store_id"].cast(pl.String),
+            "dept_id": series["dept_id"].cast(pl.String),
+            "demand_class": dclass,
+            "mean_daily_demand": mu,
+            "dispersion": rng.uniform(1.0, 2.5, n),
+            "unit_price": price,
+        }
+    )
     plan_inventory(dist).write_parquet(exports / "inventory_plan.parquet")
-    check = {"method": "periodic review (R, S) simulated on history", "series_sampled": n,
-             "levels": [{"target": t, "achieved_cycle_service_level": t - 0.01, "fill_rate": 0.98,
-                         "cycles": 400, "within_tolerance": True} for t in (0.9, 0.95, 0.99)]}
+    check = {
+        "method": "periodic review (R, S) simulated on history",
+        "series_sampled": n,
+        "levels": [
+            {
+                "target": t,
+                "achieved_cycle_service_level": t - 0.01,
+                "fill_rate": 0.98,
+                "cycles": 400,
+                "within_tolerance": True,
+            }
+            for t in (0.9, 0.95, 0.99)
+        ],
+    }
     (exports / "inventory_validation.json").write_text(json.dumps(check))
 
-    alerts = [{"timestamp": "2016-05-21T02:00:00Z", "severity": "error", "job": "nightly_retrain",
-               "run_id": "abc123", "message": "Run failed: step demand_model raised MemoryError"}]
+    alerts = [
+        {
+            "timestamp": "2016-05-21T02:00:00Z",
+            "severity": "error",
+            "job": "nightly_retrain",
+            "run_id": "abc123",
+            "message": "Run failed: step demand_model raised MemoryError",
+        }
+    ]
     (exports / "alerts.jsonl").write_text("".join(json.dumps(a) + "\n" for a in alerts))
 
     report = {
-        "generated_at": "2016-05-22T05:00:00Z", "raw_dir": "/data/raw",
-        "files": {"calendar.csv": {"rows": cal.height}, "sales_train_evaluation.csv": {"rows": series.height},
-                  "sell_prices.csv": {"rows": 1000}},
+        "generated_at": "2016-05-22T05:00:00Z",
+        "raw_dir": "/data/raw",
+        "files": {
+            "calendar.csv": {"rows": cal.height},
+            "sales_train_evaluation.csv": {"rows": series.height},
+            "sell_prices.csv": {"rows": 1000},
+        },
         "checks": [
-            {"name": "sales_non_negative", "asset": "raw_sales", "passed": True, "severity": "ERROR",
-             "message": "all sales >= 0", "failing_rows": 0},
-            {"name": "prices_positive", "asset": "raw_prices", "passed": False, "severity": "WARN",
-             "message": "sell_prices.csv column sell_price: 3 rows <= 0 (e.g. FOODS_1_001 CA_1 11101)",
-             "failing_rows": 3},
+            {
+                "name": "sales_non_negative",
+                "asset": "raw_sales",
+                "passed": True,
+                "severity": "ERROR",
+                "message": "all sales >= 0",
+                "failing_rows": 0,
+            },
+            {
+                "name": "prices_positive",
+                "asset": "raw_prices",
+                "passed": False,
+                "severity": "WARN",
+                "message": "sell_prices.csv column sell_price: 3 rows <= 0 (e.g. FOODS_1_001 CA_1 11101)",
+                "failing_rows": 3,
+            },
         ],
     }
     (exports / "validation_report.json").write_text(json.dumps(report, indent=2))
@@ -301,15 +473,23 @@ def build_mlflow(home: Path) -> str:
 
     uri = f"sqlite:///{(home / 'mlflow.db').resolve()}"
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-    exp = client.create_experiment("m5-forecasting", artifact_location=(home / "mlruns").resolve().as_uri())
+    exp = client.create_experiment(
+        "m5-forecasting", artifact_location=(home / "mlruns").resolve().as_uri()
+    )
     client.create_registered_model("m5_demand_model")
     for i, (w, sn) in enumerate([(0.71, 0.86), (0.66, 0.86)], start=1):
         run = client.create_run(exp, run_name=f"train-{i}", tags={"data_version": f"v{i}"})
         rid = run.info.run_id
         for k, v in {"train_start_d": 1, "train_end_d": 1913, "horizon": 28}.items():
             client.log_param(rid, k, v)
-        for k, v in {"wrmsse": w, "wrmsse_seasonal_naive": sn, "wrmsse_ratio": w / sn, "mae": 1.1,
-                     "rmse": 2.2, "bias": 0.01}.items():
+        for k, v in {
+            "wrmsse": w,
+            "wrmsse_seasonal_naive": sn,
+            "wrmsse_ratio": w / sn,
+            "mae": 1.1,
+            "rmse": 2.2,
+            "bias": 0.01,
+        }.items():
             client.log_metric(rid, k, v)
         client.set_terminated(rid)
         mv = client.create_model_version("m5_demand_model", source=f"runs:/{rid}/model", run_id=rid)

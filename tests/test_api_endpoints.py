@@ -37,7 +37,9 @@ def test_root_health_docs_are_public(live_api: str) -> None:
         assert c.get("/metrics").status_code == 200
 
 
-def test_predict_from_batch_forecasts_both_id_forms(client: httpx.Client, api_home: fx.Home) -> None:
+def test_predict_from_batch_forecasts_both_id_forms(
+    client: httpx.Client, api_home: fx.Home
+) -> None:
     day = api_home.first_horizon_date + dt.timedelta(days=3)
     want = _forecast_row(api_home, "FOODS_1_001_CA_1", day)
     for body in (
@@ -96,12 +98,24 @@ def test_batch_mixes_sources_and_keeps_order(client: httpx.Client, api_home: fx.
 @pytest.mark.parametrize(
     ("body", "status", "fragment"),
     [
-        ({"item_id": "FOODS_9_999", "store_id": "CA_1", "date": "2016-05-01"}, 404, "unknown item_id"),
-        ({"item_id": "FOODS_1_001", "store_id": "ZZ_9", "date": "2016-05-01"}, 404, "unknown store_id"),
+        (
+            {"item_id": "FOODS_9_999", "store_id": "CA_1", "date": "2016-05-01"},
+            404,
+            "unknown item_id",
+        ),
+        (
+            {"item_id": "FOODS_1_001", "store_id": "ZZ_9", "date": "2016-05-01"},
+            404,
+            "unknown store_id",
+        ),
         ({"item_id": "FOODS_1_001", "date": "2016-05-01"}, 404, "store"),
         ({"item_id": "FOODS_1_001_CA_1", "date": "2015-12-31"}, 422, "before the data starts"),
         ({"item_id": "FOODS_1_001_CA_1", "date": "2016-06-30"}, 422, "beyond the forecast horizon"),
-        ({"item_id": "FOODS_1_001_CA_1", "store_id": "TX_1", "date": "2016-05-01"}, 422, "ends with store"),
+        (
+            {"item_id": "FOODS_1_001_CA_1", "store_id": "TX_1", "date": "2016-05-01"},
+            422,
+            "ends with store",
+        ),
         ({"item_id": "FOODS_1_001_CA_1", "date": 20160501}, 422, "ISO date"),
         ({"item_id": "FOODS_1_001_CA_1", "date": "2016-02-30"}, 422, "invalid calendar date"),
         ({"item_id": "FOODS_1_001_CA_1", "date": "01/05/2016"}, 422, "ISO date"),
@@ -120,11 +134,17 @@ def test_predict_rejects_bad_requests_with_clear_4xx(
 
 
 def test_malformed_json_and_wrong_content_type(client: httpx.Client) -> None:
-    r = client.post("/predict", content=b'{"item_id": "FOODS_1_001_CA_1", "date": ',
-                    headers={"Content-Type": "application/json"})
+    r = client.post(
+        "/predict",
+        content=b'{"item_id": "FOODS_1_001_CA_1", "date": ',
+        headers={"Content-Type": "application/json"},
+    )
     assert r.status_code == 422 and "malformed JSON" in r.json()["detail"]
-    r = client.post("/predict", content=b"item_id=FOODS_1_001_CA_1",
-                    headers={"Content-Type": "application/x-www-form-urlencoded"})
+    r = client.post(
+        "/predict",
+        content=b"item_id=FOODS_1_001_CA_1",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert r.status_code == 422 and "application/json" in r.json()["detail"]
 
 
@@ -161,14 +181,17 @@ def test_info_model_info_and_importance(client: httpx.Client, api_home: fx.Home)
 
 def test_request_id_and_metrics(live_api: str, client: httpx.Client, api_home: fx.Home) -> None:
     day = api_home.first_horizon_date.isoformat()
-    r = client.post("/predict", json={"item_id": "FOODS_1_001_CA_1", "date": day},
-                    headers={"X-Request-ID": "abc-123"})
+    r = client.post(
+        "/predict",
+        json={"item_id": "FOODS_1_001_CA_1", "date": day},
+        headers={"X-Request-ID": "abc-123"},
+    )
     assert r.headers["x-request-id"] == "abc-123"
     assert len(client.get("/info").headers["x-request-id"]) == 32
     text = httpx.get(f"{live_api}/metrics").text
     assert 'forecasting_api_requests_total{endpoint="/predict",method="POST",status="200"}' in text
     assert "forecasting_api_request_duration_seconds_bucket" in text
-    assert 'forecasting_api_model_info{run_id=' in text and 'version="1"' in text
+    assert "forecasting_api_model_info{run_id=" in text and 'version="1"' in text
     assert 'forecasting_api_predictions_total{source="batch_forecast"}' in text
     assert "forecasting_api_ready 1.0" in text
     body = json.loads(client.post("/predict", json={"item_id": "x"}).text)

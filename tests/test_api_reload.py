@@ -33,8 +33,11 @@ def _atomic_copy(src: Path, dst: Path) -> None:
 def test_starts_empty_then_picks_up_materialized_files(api_home: fx.Home, tmp_path: Path) -> None:
     home = tmp_path / "home"
     home.mkdir()
-    env = {"FORECASTING_HOME": str(home), "MLFLOW_TRACKING_URI": f"sqlite:///{home / 'mlflow.db'}",
-           **RELOAD}
+    env = {
+        "FORECASTING_HOME": str(home),
+        "MLFLOW_TRACKING_URI": f"sqlite:///{home / 'mlflow.db'}",
+        **RELOAD,
+    }
     body = {"item_id": "FOODS_1_001_CA_1", "date": api_home.first_horizon_date.isoformat()}
     with running_server(env) as url, httpx.Client(base_url=url, headers=auth(), timeout=30) as c:
         h = _health(url)
@@ -48,7 +51,9 @@ def test_starts_empty_then_picks_up_materialized_files(api_home: fx.Home, tmp_pa
         assert c.get("/info").json()["ready"] is False
         assert not (home / "mlflow.db").exists(), "the API must not create an MLflow store"
 
-        _atomic_copy(api_home.home / "exports" / "forecasts.parquet", home / "exports" / "forecasts.parquet")
+        _atomic_copy(
+            api_home.home / "exports" / "forecasts.parquet", home / "exports" / "forecasts.parquet"
+        )
         assert wait_for(lambda: _health(url)["forecasts"]["loaded"])
         r = c.post("/predict", json=body)
         assert r.status_code == 200 and r.json()["source"] == "batch_forecast"
@@ -56,7 +61,9 @@ def test_starts_empty_then_picks_up_materialized_files(api_home: fx.Home, tmp_pa
         hist = {"item_id": "FOODS_1_001_CA_1", "date": api_home.last_history_date.isoformat()}
         assert c.post("/predict", json=hist).status_code == 503
 
-        _atomic_copy(api_home.home / "assets" / "features.parquet", home / "assets" / "features.parquet")
+        _atomic_copy(
+            api_home.home / "assets" / "features.parquet", home / "assets" / "features.parquet"
+        )
         _atomic_copy(api_home.home / "mlflow.db", home / "mlflow.db")
         assert wait_for(lambda: _health(url)["ready"], timeout=90)
         r = c.post("/predict", json=hist)
@@ -70,8 +77,10 @@ def test_corrupt_forecasts_keep_previous_then_new_file_is_served(
     home = copy_home(api_home, tmp_path / "home")
     target = home.home / "exports" / "forecasts.parquet"
     body = {"item_id": "FOODS_3_090_TX_1", "date": api_home.first_horizon_date.isoformat()}
-    with running_server({**home.env(), **RELOAD}) as url, \
-            httpx.Client(base_url=url, headers=auth(), timeout=30) as c:
+    with (
+        running_server({**home.env(), **RELOAD}) as url,
+        httpx.Client(base_url=url, headers=auth(), timeout=30) as c,
+    ):
         before = c.post("/predict", json=body).json()
         bad = target.with_name(".bad.tmp")
         bad.write_bytes(b"PAR1 this is not parquet")
@@ -98,8 +107,10 @@ def test_corrupt_forecasts_keep_previous_then_new_file_is_served(
 def test_champion_swap_under_load(api_home: fx.Home, tmp_path: Path) -> None:
     """Requests keep succeeding while a broken, then a good champion appear; versions switch."""
     home = copy_home(api_home, tmp_path / "home")
-    hist = {"item_id": "HOBBIES_1_002_WI_1",
-            "date": (api_home.last_history_date - dt.timedelta(days=5)).isoformat()}
+    hist = {
+        "item_id": "HOBBIES_1_002_WI_1",
+        "date": (api_home.last_history_date - dt.timedelta(days=5)).isoformat(),
+    }
     hor = {"item_id": "HOBBIES_1_002_WI_1", "date": api_home.first_horizon_date.isoformat()}
     seen: dict[str, list[str]] = defaultdict(list)
     failures: list[str] = []
@@ -129,14 +140,21 @@ def test_champion_swap_under_load(api_home: fx.Home, tmp_path: Path) -> None:
             t.start()
         try:
             # 1) a champion whose feature list does not match the features table: rejected
-            fx.train_and_register(home.tracking_uri, home.features, seed=1,
-                                  feature_columns_param=["wday", "no_such_feature"])
-            assert wait_for(lambda: (_health(url)["model"]["error"] or "").find("missing") >= 0,
-                            timeout=60)
+            fx.train_and_register(
+                home.tracking_uri,
+                home.features,
+                seed=1,
+                feature_columns_param=["wday", "no_such_feature"],
+            )
+            assert wait_for(
+                lambda: (_health(url)["model"]["error"] or "").find("missing") >= 0, timeout=60
+            )
             assert _health(url)["model"]["version"] == "1"
             # 2) a good champion and forecasts made with it: served without restart
             v3 = fx.train_and_register(home.tracking_uri, home.features, seed=2)
-            fx.write_forecasts(home.home, fx.forecasts_from_model(home.features, v3, home.tracking_uri))
+            fx.write_forecasts(
+                home.home, fx.forecasts_from_model(home.features, v3, home.tracking_uri)
+            )
             assert wait_for(
                 lambda: all(any(v == v3 for v in vs) for vs in seen.values()) and len(seen) == 6,
                 timeout=60,

@@ -38,7 +38,9 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def api_process(api_home: fx.Home, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+def api_process(
+    api_home: fx.Home, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, Path]]:
     """The app started with the documented command; yields (base url, log file)."""
     port = _free_port()
     log = tmp_path_factory.mktemp("api_proc") / "api.log"
@@ -52,9 +54,19 @@ def api_process(api_home: fx.Home, tmp_path_factory: pytest.TempPathFactory) -> 
     uvicorn = Path(sys.executable).with_name("uvicorn")
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [str(uvicorn), "forecasting_api.main:app", "--host", "127.0.0.1", "--port", str(port),
-             "--no-access-log"],
-            env=env, stdout=out, stderr=subprocess.STDOUT, cwd=Path(__file__).parent.parent,
+            [
+                str(uvicorn),
+                "forecasting_api.main:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--no-access-log",
+            ],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=Path(__file__).parent.parent,
         )
         url = f"http://127.0.0.1:{port}"
 
@@ -81,7 +93,7 @@ def api_process(api_home: fx.Home, tmp_path_factory: pytest.TempPathFactory) -> 
 def _request_counts(url: str) -> dict[str, float]:
     counts: dict[str, float] = {}
     for line in httpx.get(f"{url}/metrics").text.splitlines():
-        m = re.match(r'^forecasting_api_requests_total\{(.*)\} ([0-9.e+]+)$', line)
+        m = re.match(r"^forecasting_api_requests_total\{(.*)\} ([0-9.e+]+)$", line)
         if m:
             counts[m.group(1)] = float(m.group(2))
     return counts
@@ -96,13 +108,27 @@ def test_schemathesis_finds_no_5xx_and_no_schema_violation(
         pytest.fail("schemathesis is not installed (pip install schemathesis)")
     before = sum(_request_counts(url).values())
     cmd = [
-        st, "run", f"{url}/openapi.json",
-        "-H", f"Authorization: Bearer {SECRET_KEY}",
-        "--checks", "all", "--exclude-checks", "positive_data_acceptance",
-        "--max-examples", os.environ.get("API_SCHEMATHESIS_EXAMPLES", "450"),
-        "--seed", os.environ.get("API_SCHEMATHESIS_SEED", "20260527"),
-        "--request-timeout", "30", "--workers", "2",
-        "--report", "junit", "--report-dir", str(tmp_path),
+        st,
+        "run",
+        f"{url}/openapi.json",
+        "-H",
+        f"Authorization: Bearer {SECRET_KEY}",
+        "--checks",
+        "all",
+        "--exclude-checks",
+        "positive_data_acceptance",
+        "--max-examples",
+        os.environ.get("API_SCHEMATHESIS_EXAMPLES", "450"),
+        "--seed",
+        os.environ.get("API_SCHEMATHESIS_SEED", "20260527"),
+        "--request-timeout",
+        "30",
+        "--workers",
+        "2",
+        "--report",
+        "junit",
+        "--report-dir",
+        str(tmp_path),
     ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
@@ -116,11 +142,17 @@ def test_schemathesis_finds_no_5xx_and_no_schema_violation(
 def test_logs_are_json_and_never_contain_keys_or_bodies(api_process: tuple[str, Path]) -> None:
     url, log = api_process
     headers = {"Authorization": f"Bearer {SECRET_KEY}", "X-Request-ID": "trace-me-42"}
-    r = httpx.post(f"{url}/predict", headers=headers,
-                   json={"item_id": MARKER, "store_id": "CA_1", "date": "2016-05-01"})
+    r = httpx.post(
+        f"{url}/predict",
+        headers=headers,
+        json={"item_id": MARKER, "store_id": "CA_1", "date": "2016-05-01"},
+    )
     assert r.status_code == 404
-    httpx.post(f"{url}/predict", headers={"Authorization": "Bearer wrong-" + SECRET_KEY},
-               json={"item_id": MARKER, "date": "2016-05-01"})
+    httpx.post(
+        f"{url}/predict",
+        headers={"Authorization": "Bearer wrong-" + SECRET_KEY},
+        json={"item_id": MARKER, "date": "2016-05-01"},
+    )
     assert wait_for(lambda: "trace-me-42" in log.read_text(), timeout=10)
     text = log.read_text()
     assert SECRET_KEY not in text
@@ -132,5 +164,6 @@ def test_logs_are_json_and_never_contain_keys_or_bodies(api_process: tuple[str, 
     assert mine["endpoint"] == "/predict" and mine["status"] == 404
     assert mine["method"] == "POST" and mine["latency_ms"] > 0
     assert mine["client"].startswith("key:") and len(mine["client"]) == 16
-    assert all({"timestamp", "level", "request_id", "status", "latency_ms"} <= ln.keys()
-               for ln in access)
+    assert all(
+        {"timestamp", "level", "request_id", "status", "latency_ms"} <= ln.keys() for ln in access
+    )

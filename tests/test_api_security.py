@@ -40,10 +40,22 @@ def test_keys_required_by_default(live_api: str, api_home: fx.Home) -> None:
 def test_keys_file_and_auth_off(api_home: fx.Home, tmp_path: Path) -> None:
     keys_file = tmp_path / "keys.txt"
     keys_file.write_text("# comment\nfile-key-A\n\nfile-key-B\n")
-    env = {**api_home.env(), "FORECASTING_API_KEYS": "", "FORECASTING_API_KEYS_FILE": str(keys_file)}
+    env = {
+        **api_home.env(),
+        "FORECASTING_API_KEYS": "",
+        "FORECASTING_API_KEYS_FILE": str(keys_file),
+    }
     with running_server(env) as url:
-        assert httpx.post(f"{url}/predict", json=_body(api_home), headers=auth("file-key-B")).status_code == 200
-        assert httpx.post(f"{url}/predict", json=_body(api_home), headers=auth(KEYS[0])).status_code == 401
+        assert (
+            httpx.post(
+                f"{url}/predict", json=_body(api_home), headers=auth("file-key-B")
+            ).status_code
+            == 200
+        )
+        assert (
+            httpx.post(f"{url}/predict", json=_body(api_home), headers=auth(KEYS[0])).status_code
+            == 401
+        )
     with running_server({**api_home.env(), "FORECASTING_API_AUTH": "off"}) as url:
         r = httpx.post(f"{url}/predict", json=_body(api_home))
         assert r.status_code == 200 and r.json()["source"] == "batch_forecast"
@@ -51,11 +63,16 @@ def test_keys_file_and_auth_off(api_home: fx.Home, tmp_path: Path) -> None:
 
 
 def test_rate_limit_per_key_with_retry_after(api_home: fx.Home) -> None:
-    env = {**api_home.env(), "FORECASTING_API_RATE_LIMIT": "5/minute",
-           "FORECASTING_API_CORS_ORIGINS": "https://dash.example.org"}
+    env = {
+        **api_home.env(),
+        "FORECASTING_API_RATE_LIMIT": "5/minute",
+        "FORECASTING_API_CORS_ORIGINS": "https://dash.example.org",
+    }
     with running_server(env) as url, httpx.Client(base_url=url, timeout=30) as c:
-        codes = [c.post("/predict", json=_body(api_home), headers=auth(KEYS[0])).status_code
-                 for _ in range(6)]
+        codes = [
+            c.post("/predict", json=_body(api_home), headers=auth(KEYS[0])).status_code
+            for _ in range(6)
+        ]
         assert codes == [200] * 5 + [429]
         r = c.get("/info", headers=auth(KEYS[0]))
         assert r.status_code == 429
@@ -68,9 +85,14 @@ def test_rate_limit_per_key_with_retry_after(api_home: fx.Home) -> None:
         assert bad == [401] * 5 + [429]
         assert "forecasting_api_rate_limited_total 3.0" in c.get("/metrics").text
         # CORS: configured origin only
-        pre = c.options("/predict", headers={"Origin": "https://dash.example.org",
-                                             "Access-Control-Request-Method": "POST",
-                                             "Access-Control-Request-Headers": "authorization"})
+        pre = c.options(
+            "/predict",
+            headers={
+                "Origin": "https://dash.example.org",
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "authorization",
+            },
+        )
         assert pre.headers.get("access-control-allow-origin") == "https://dash.example.org"
         other = c.get("/health", headers={"Origin": "https://evil.example.com"})
         assert "access-control-allow-origin" not in other.headers
@@ -103,9 +125,17 @@ def test_key_checker_constant_time_match() -> None:
 
 @pytest.mark.parametrize(
     ("text", "want"),
-    [(None, (100, 60.0)), ("", (100, 60.0)), ("100", (100, 60.0)), ("10/second", (10, 1.0)),
-     ("5/s", (5, 1.0)), ("300/minutes", (300, 60.0)), ("1000/hour", (1000, 3600.0)),
-     ("0", None), ("off", None)],
+    [
+        (None, (100, 60.0)),
+        ("", (100, 60.0)),
+        ("100", (100, 60.0)),
+        ("10/second", (10, 1.0)),
+        ("5/s", (5, 1.0)),
+        ("300/minutes", (300, 60.0)),
+        ("1000/hour", (1000, 3600.0)),
+        ("0", None),
+        ("off", None),
+    ],
 )
 def test_parse_rate_limit(text: str | None, want: tuple[int, float] | None) -> None:
     assert parse_rate_limit(text) == want
@@ -129,9 +159,13 @@ def test_bad_settings_raise(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_dates_are_iso_only(live_api: str, api_home: fx.Home) -> None:
     day = api_home.first_horizon_date
     for bad in (day.strftime("%d/%m/%Y"), f"{day.isoformat()}T00:00:00", 1462060800, None):
-        r = httpx.post(f"{live_api}/predict", headers=auth(),
-                       json={"item_id": "FOODS_1_001_CA_1", "date": bad})
+        r = httpx.post(
+            f"{live_api}/predict", headers=auth(), json={"item_id": "FOODS_1_001_CA_1", "date": bad}
+        )
         assert r.status_code == 422, bad
-    ok = httpx.post(f"{live_api}/predict", headers=auth(),
-                    json={"item_id": "FOODS_1_001_CA_1", "date": (day + dt.timedelta(1)).isoformat()})
+    ok = httpx.post(
+        f"{live_api}/predict",
+        headers=auth(),
+        json={"item_id": "FOODS_1_001_CA_1", "date": (day + dt.timedelta(1)).isoformat()},
+    )
     assert ok.status_code == 200

@@ -26,11 +26,20 @@ def empty_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def test_nothing_materialized_returns_none_and_creates_nothing(empty_home: Path) -> None:
     assert store.exports_dir() == empty_home / "exports"
-    for fn in (store.load_forecasts, store.load_forecasts_aggregated, store.load_inventory_plan,
-               store.load_backtest_metrics, store.load_interval_coverage,
-               store.load_feature_importance, store.load_drift_report,
-               store.load_feature_catalog, store.load_validation_report, store.champion_info,
-               store.load_champion_model, store.champion_version):
+    for fn in (
+        store.load_forecasts,
+        store.load_forecasts_aggregated,
+        store.load_inventory_plan,
+        store.load_backtest_metrics,
+        store.load_interval_coverage,
+        store.load_feature_importance,
+        store.load_drift_report,
+        store.load_feature_catalog,
+        store.load_validation_report,
+        store.champion_info,
+        store.load_champion_model,
+        store.champion_version,
+    ):
         assert fn() is None, fn.__name__
     assert store.load_alerts() == []
     runs = store.list_training_runs()
@@ -43,7 +52,8 @@ def test_files_are_read(empty_home: Path) -> None:
     ex = empty_home / "exports"
     ex.mkdir(parents=True)
     pl.DataFrame({"feature": ["a"], "gain": [1.0], "split": [2]}).write_parquet(
-        ex / "feature_importance.parquet")
+        ex / "feature_importance.parquet"
+    )
     (ex / "drift_report.json").write_text(json.dumps({"status": "ok"}))
     (ex / "alerts.jsonl").write_text('{"run_id": "r1"}\nnot json\n\n{"run_id": "r2"}\n')
     (empty_home / "assets").mkdir()

@@ -25,8 +25,10 @@ def instance():
 def ingest_into(instance: dg.DagsterInstance, raw_dir: Path) -> None:
     result = dg.materialize(
         [ingest.raw_calendar, ingest.raw_sales, ingest.raw_prices],
-        resources={"io_manager": AtomicParquetIOManager(),
-                   "m5_source": M5Source(raw_dir=str(raw_dir), generate_if_empty=False)},
+        resources={
+            "io_manager": AtomicParquetIOManager(),
+            "m5_source": M5Source(raw_dir=str(raw_dir), generate_if_empty=False),
+        },
         instance=instance,
     )
     assert result.success
@@ -135,8 +137,10 @@ def test_run_failure_sensor_records_alert_and_calls_webhook(
     assert not result.success
     failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.RUN_FAILURE)
     context = dg.build_run_status_sensor_context(
-        sensor_name="run_failure_alert_sensor", dagster_event=failure,
-        dagster_instance=instance, dagster_run=result.dagster_run,
+        sensor_name="run_failure_alert_sensor",
+        dagster_event=failure,
+        dagster_instance=instance,
+        dagster_run=result.dagster_run,
     ).for_run_failure()
     sensors.run_failure_alert_sensor(context)
     server.shutdown()

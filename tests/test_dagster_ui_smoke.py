@@ -39,7 +39,8 @@ def free_port() -> int:
 
 def graphql(port: int, query: str) -> dict:
     request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/graphql", data=json.dumps({"query": query}).encode(),
+        f"http://127.0.0.1:{port}/graphql",
+        data=json.dumps({"query": query}).encode(),
         headers={"Content-Type": "application/json"},
     )
     with urllib.request.urlopen(request, timeout=30) as response:
@@ -56,7 +57,10 @@ def test_dg_dev_serves_assets_schedules_and_sensors(home: Path, raw_dir: Path) -
     dg_cli = Path(sys.executable).parent / "dg"
     process = subprocess.Popen(
         [str(dg_cli), "dev", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
         start_new_session=True,
     )
     try:
@@ -75,11 +79,17 @@ def test_dg_dev_serves_assets_schedules_and_sensors(home: Path, raw_dir: Path) -
         assets = {"/".join(node["assetKey"]["path"]) for node in data["assetNodes"]}
         assert {"raw_calendar", "raw_sales", "raw_prices", "sales_long"} <= assets
         repo = data["repositoriesOrError"]["nodes"][0]
-        assert {"m5_pipeline", "forecast_with_champion", "retrain"} <= {j["name"] for j in repo["jobs"]}
+        assert {"m5_pipeline", "forecast_with_champion", "retrain"} <= {
+            j["name"] for j in repo["jobs"]
+        }
         schedules = {s["name"]: s["scheduleState"]["status"] for s in repo["schedules"]}
         assert schedules == {"nightly_retrain": "RUNNING", "daily_forecast": "STOPPED"}
         sensor_names = {s["name"] for s in repo["sensors"]}
-        assert {"raw_files_sensor", "drift_alert_sensor", "run_failure_alert_sensor"} <= sensor_names
+        assert {
+            "raw_files_sensor",
+            "drift_alert_sensor",
+            "run_failure_alert_sensor",
+        } <= sensor_names
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         try:

@@ -26,8 +26,10 @@ PAGES = {
 
 
 def _env(home: Path, uri: str | None = None) -> dict[str, str]:
-    return {"FORECASTING_HOME": str(home),
-            "MLFLOW_TRACKING_URI": uri or f"sqlite:///{home / 'mlflow.db'}"}
+    return {
+        "FORECASTING_HOME": str(home),
+        "MLFLOW_TRACKING_URI": uri or f"sqlite:///{home / 'mlflow.db'}",
+    }
 
 
 @pytest.fixture(scope="session")
@@ -88,7 +90,9 @@ def test_home_page(dash_home: Path) -> None:
     shown = _metric(at, "Forecast units, next 28 d")
     assert shown.endswith("k") and abs(float(shown[:-1]) * 1000 - units) <= 50
     bt = pl.read_parquet(dash_home / "exports" / "backtest_metrics.parquet")
-    want = bt.filter(pl.col("model") == "lightgbm", pl.col("level") == "all", pl.col("fold") == 3)["wrmsse"][0]
+    want = bt.filter(pl.col("model") == "lightgbm", pl.col("level") == "all", pl.col("fold") == 3)[
+        "wrmsse"
+    ][0]
     assert _metric(at, "Backtest WRMSSE") == f"{want:.3f}"
     assert _charts(at) == 2
     status = json.loads((dash_home / "exports" / "drift_report.json").read_text())["status"]
@@ -106,7 +110,9 @@ def test_forecasting_page_levels_and_download(dash_home: Path) -> None:
     assert _charts(at) == 1
     store = at.selectbox(key="fc_value").value
     agg = pl.read_parquet(dash_home / "exports" / "forecasts_aggregated.parquet")
-    want = agg.filter(pl.col("level") == "store", pl.col("level_id") == store)["predicted_sales"].sum()
+    want = agg.filter(pl.col("level") == "store", pl.col("level_id") == store)[
+        "predicted_sales"
+    ].sum()
     assert _metric(at, "Forecast, next 28 d") == f"{want:.1f}"
     assert len(at.get("download_button")) == 1
 
@@ -117,7 +123,9 @@ def test_forecasting_page_levels_and_download(dash_home: Path) -> None:
     fc = pl.read_parquet(dash_home / "exports" / "forecasts.parquet")
     series = fc.filter(pl.col("id") == f"{item}_TX_1")
     assert at.dataframe[0].value.shape[0] == 28
-    assert abs(at.dataframe[0].value["predicted_sales"].sum() - series["predicted_sales"].sum()) < 1e-6
+    assert (
+        abs(at.dataframe[0].value["predicted_sales"].sum() - series["predicted_sales"].sum()) < 1e-6
+    )
     assert "q500" in at.dataframe[0].value.columns  # the series table carries the quantiles
     sales = pl.read_parquet(dash_home / "assets" / "sales_long.parquet").filter(
         pl.col("item_id") == item, pl.col("store_id") == "TX_1", pl.col("sales").is_not_null()

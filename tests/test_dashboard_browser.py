@@ -15,13 +15,19 @@ from dashboard_fixtures import small_home
 from dashboard.screenshots import PAGES, capture, find_chromium
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts" / "dashboard"
-TITLES = {"home": "M5 demand forecasting", "forecasting": "Forecasting", "inventory": "Inventory",
-          "performance": "Model performance", "data": "Data"}
+TITLES = {
+    "home": "M5 demand forecasting",
+    "forecasting": "Forecasting",
+    "inventory": "Inventory",
+    "performance": "Model performance",
+    "data": "Data",
+}
 MIN_CHARTS = {"home": 2, "forecasting": 1, "inventory": 3, "performance": 6, "data": 4}
 
 pytestmark = [
-    pytest.mark.skipif(find_chromium() is None,
-                       reason="no Chromium installed (apt-get install -y chromium)"),
+    pytest.mark.skipif(
+        find_chromium() is None, reason="no Chromium installed (apt-get install -y chromium)"
+    ),
 ]
 
 

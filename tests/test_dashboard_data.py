@@ -18,8 +18,12 @@ def test_drift_features_accepts_records_and_maps() -> None:
     out = data.drift_features(mapping)
     assert out is not None and dict(out.iter_rows()) == {"lag_28": 0.3, "price": 0.05}
     assert data.drift_features({"status": "ok"}) is None
-    real = {"features": [{"name": "lag_28", "psi": 0.3, "status": "alert"},
-                         {"name": "const", "psi": None, "status": "ok"}]}
+    real = {
+        "features": [
+            {"name": "lag_28", "psi": 0.3, "status": "alert"},
+            {"name": "const", "psi": None, "status": "ok"},
+        ]
+    }
     out = data.drift_features(real)
     assert out is not None and out["feature"].to_list() == ["lag_28", "const"]
 
@@ -86,8 +90,16 @@ def test_series_stats_classifies(tmp_path, monkeypatch: pytest.MonkeyPatch) -> N
     rows = []
     for item, sales in (("FOODS_1_001", smooth), ("FOODS_1_002", lumpy)):
         for i, d in enumerate(dates):
-            rows.append({"item_id": item, "store_id": "CA_1", "date": d,
-                         "sales": sales[i] if i < days else None, "sell_price": 1.0, "is_launched": True})
+            rows.append(
+                {
+                    "item_id": item,
+                    "store_id": "CA_1",
+                    "date": d,
+                    "sales": sales[i] if i < days else None,
+                    "sell_price": 1.0,
+                    "is_launched": True,
+                }
+            )
     frame = pl.DataFrame(rows).with_columns(
         pl.col("item_id").cast(pl.Enum(["FOODS_1_001", "FOODS_1_002"])),
         pl.col("store_id").cast(pl.Enum(["CA_1"])),
@@ -110,10 +122,16 @@ def test_series_stats_classifies(tmp_path, monkeypatch: pytest.MonkeyPatch) -> N
 
 
 def test_flat_records_flattens_json() -> None:
-    out = ui.flat_records([
-        {"name": "lag_7", "inputs": ["sales", "is_launched"], "stats": {"mean": 1.5, "null_share": 0.1}},
-        {"name": "wday", "inputs": [], "stats": {"mean": 4.0}},
-    ])
+    out = ui.flat_records(
+        [
+            {
+                "name": "lag_7",
+                "inputs": ["sales", "is_launched"],
+                "stats": {"mean": 1.5, "null_share": 0.1},
+            },
+            {"name": "wday", "inputs": [], "stats": {"mean": 4.0}},
+        ]
+    )
     assert out.columns == ["name", "inputs", "stats.mean", "stats.null_share"]
     assert out["inputs"].to_list() == ["sales, is_launched", ""]
     assert out["stats.null_share"].to_list() == [0.1, None]

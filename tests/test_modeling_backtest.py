@@ -22,6 +22,7 @@ from forecasting_assets.modeling.quantiles import (
     coverage_rows,
     quantile_column,
 )
+from forecasting_assets.modeling.recent import with_recent_features
 
 
 def _sales_long(
@@ -114,15 +115,44 @@ def test_model_backtest_trains_only_before_each_origin(monkeypatch: pytest.Monke
         return frame
 
     monkeypatch.setattr(train, "fit_booster", spy_fit)
-    spec = train.ModelSpec.from_schema(sl.schema, ["x", "item_id"], [])
+    sl = with_recent_features(sl)
+    specs, weights = train.model_specs(sl.schema, ["x", "item_id"], [], 0.5)
     params = train.lgb_params({"min_data_in_leaf": 2, "num_leaves": 4}, num_threads=1)
     outs = train.backtest_model(
-        sl, panel, folds, spec, params, 3, train_start_d=10, encoder=encoder
+        sl, panel, folds, specs, weights, params, 3, train_start_d=10, encoder=encoder
     )
     assert cutoffs == [f.origin for f in folds]
-    assert seen == [(10, f.origin) for f in folds]
+    assert seen == [(10, f.origin) for f in folds for _part in ("direct", "recursive")]
     for out in outs:
         assert out.forecast.shape == (6, 28) and (out.forecast >= 0).all()
+        assert set(out.parts) == {"direct", "recursive"}
+        np.testing.assert_allclose(out.forecast, (out.parts["direct"] + out.parts["recursive"]) / 2)
+
+
+def test_recursive_forecast_reads_no_sales_after_the_origin() -> None:
+    """Sales after the origin (known in a backtest) must not reach the recursive forecast."""
+    origin, horizon = 92, 28
+    frame = with_recent_features(_sales_long())
+    leaked = with_recent_features(
+        _sales_long().with_columns(
+            pl.when(pl.col("d") > origin).then(pl.col("sales") * 50 + 9).otherwise("sales")
+        )
+    )
+    specs, weights = train.model_specs(frame.schema, ["x", "item_id"], [], 1.0)
+    params = train.lgb_params({"min_data_in_leaf": 2, "num_leaves": 4}, num_threads=1)
+    model = train.fit_model(frame, specs, weights, params, 5, train.train_mask(frame, 10, origin))
+
+    def forecast(f: pl.DataFrame) -> np.ndarray:
+        rows = f.filter(pl.col("d").is_between(origin + 1, origin + horizon))
+        return model.forecast(rows, train.history_matrix(f, origin))
+
+    fold_rows = pl.col("d") > origin + 1
+    assert not frame.filter(fold_rows)["recent_mean_7"].equals(
+        leaked.filter(fold_rows)["recent_mean_7"]
+    )
+    np.testing.assert_array_equal(forecast(frame), forecast(leaked))
+    one_step = model.predict(leaked.filter(pl.col("d") == origin + 2))
+    assert not np.allclose(one_step, forecast(leaked).reshape(6, horizon)[:, 1])
 
 
 def test_baseline_backtest_scores_every_fold_and_level() -> None:
@@ -190,3 +220,17 @@ def test_training_window_moves_earlier_only_for_short_histories() -> None:
     short = make_folds(500, 3, 28)  # sample data: first origin d_416
     assert effective_train_start(1300, short, 1) == 416 - 364 + 1
     assert effective_train_start(1300, make_folds(200, 3, 28), 1) == 1
+
+
+def test_training_window_is_bounded_by_rows_at_full_scale() -> None:
+    from forecasting_assets.modeling.recent import CONTEXT_DAYS
+    from forecasting_assets.modeling.workflow import effective_train_start
+
+    real = make_folds(1941, 3, 28)
+    # The real subset (5,107 series) fits from d_700; full M5 (30,490) starts later, within bound.
+    assert effective_train_start(700, real, 1, 5_107, 16_000_000) == 700
+    start = effective_train_start(700, real, 1, 30_490, 16_000_000)
+    assert 1400 < start < 1500
+    assert 30_490 * (1941 + 28 - (start - CONTEXT_DAYS) + 1) <= 16_000_000
+    # ... but never with less than a year of training before the first fold.
+    assert effective_train_start(700, real, 1, 30_490, 1_000_000) == real[0].origin - 364 + 1

@@ -14,6 +14,7 @@ import pytest
 
 from forecasting_assets.defs.mlflow_resource import MLflowResource
 from forecasting_assets.modeling import registry
+from forecasting_assets.modeling.recent import RECENT_COLUMNS, with_recent_features
 from forecasting_assets.modeling.registry import ChampionInfo, decide
 from forecasting_assets.modeling.workflow import (
     TrainingResult,
@@ -169,10 +170,14 @@ def test_first_training_is_logged_registered_and_promoted(store: dict[str, Any])
 
     model = mlflow.pyfunc.load_model(f"models:/{registry.MODEL_NAME}@{registry.CHAMPION}")
     inner = model.unwrap_python_model()
-    assert isinstance(inner, LightGBMDemandModel) and inner.spec is not None
-    rows = store["feats"].filter(pl.col("d") > 150).head(7)
-    pred = model.predict(inner.spec.input_frame(rows))
+    assert isinstance(inner, LightGBMDemandModel) and inner.model is not None
+    assert set(inner.model.boosters) == {"direct", "recursive"}
+    assert set(RECENT_COLUMNS) <= set(inner.input_columns)
+    grid = with_recent_features(store["feats"].sort("id", "d"))
+    rows = grid.filter(pl.col("d") > 150).head(7)
+    pred = model.predict(inner.model.input_spec.input_frame(rows))
     assert len(pred) == 7 and (np.asarray(pred) >= 0).all()
+    np.testing.assert_allclose(pred, inner.model.predict(rows))
 
 
 def test_worse_model_does_not_move_the_alias(store: dict[str, Any]) -> None:
@@ -235,7 +240,8 @@ def test_batch_forecast_exports_and_failure_keeps_previous(
     total = agg.filter(pl.col("level") == "total")["predicted_sales"].sum()
     assert total == pytest.approx(fc["predicted_sales"].sum())
     imp = pl.read_parquet(exports / "feature_importance.parquet")
-    assert imp.columns == ["feature", "gain", "split"] and imp.height == len(store["cols"])
+    assert imp.columns == ["feature", "gain", "split"]
+    assert set(imp["feature"]) == {*store["cols"], *RECENT_COLUMNS}
 
     before = (exports / "forecasts.parquet").read_bytes()
     real = workflow.forecast_frame

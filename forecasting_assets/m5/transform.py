@@ -20,8 +20,17 @@ from forecasting_assets.m5.validation import day_columns, strip_suffix
 HIERARCHY = ("item_id", "dept_id", "cat_id", "store_id", "state_id")
 EVENT_COLUMNS = ("event_name_1", "event_type_1", "event_name_2", "event_type_2")
 CALENDAR_FIELDS = ("date", "wm_yr_wk", "wday", "month", "year")
-COLUMNS = ("id", *HIERARCHY, "d", *CALENDAR_FIELDS, *EVENT_COLUMNS, "snap", "sell_price",
-           "sales", "is_launched")
+COLUMNS = (
+    "id",
+    *HIERARCHY,
+    "d",
+    *CALENDAR_FIELDS,
+    *EVENT_COLUMNS,
+    "snap",
+    "sell_price",
+    "sales",
+    "is_launched",
+)
 CHUNK_ROWS = 4_000_000
 """Rows per chunk (whole series only): bounds the memory of building the grid."""
 
@@ -52,8 +61,7 @@ class _Grid:
     n_history: int
 
 
-def _grid(calendar: pl.DataFrame, sales: pl.DataFrame, prices: pl.DataFrame,
-          horizon: int) -> _Grid:
+def _grid(calendar: pl.DataFrame, sales: pl.DataFrame, prices: pl.DataFrame, horizon: int) -> _Grid:
     days = day_columns(sales)
     first_day, last_day = day_number(days[0]), day_number(days[-1])
     cal = calendar.filter(pl.col("d").is_between(first_day, last_day + horizon)).sort("d")
@@ -82,8 +90,10 @@ def _grid(calendar: pl.DataFrame, sales: pl.DataFrame, prices: pl.DataFrame,
     calendar_part = cal.select(
         pl.col("d").cast(pl.Int16),
         *CALENDAR_FIELDS,
-        *[pl.col(c).cast(pl.Enum(cal[c].drop_nulls().unique().sort().to_list()))
-          for c in EVENT_COLUMNS],
+        *[
+            pl.col(c).cast(pl.Enum(cal[c].drop_nulls().unique().sort().to_list()))
+            for c in EVENT_COLUMNS
+        ],
     )
     states = series["state_id"].cast(pl.String).unique().to_list()
     return _Grid(
@@ -133,7 +143,10 @@ def _chunk(grid: _Grid, sales: pl.DataFrame, start: int, stop: int) -> pl.DataFr
 
 
 def sales_long_chunks(
-    calendar: pl.DataFrame, sales: pl.DataFrame, prices: pl.DataFrame, horizon: int = 28,
+    calendar: pl.DataFrame,
+    sales: pl.DataFrame,
+    prices: pl.DataFrame,
+    horizon: int = 28,
     chunk_rows: int = CHUNK_ROWS,
 ) -> tuple[pl.Schema, Callable[[], Iterator[pl.DataFrame]]]:
     """The grid's schema and a function iterating over its rows in chunks of whole series."""
@@ -149,7 +162,10 @@ def sales_long_chunks(
 
 
 def sales_long_lazy(
-    calendar: pl.DataFrame, sales: pl.DataFrame, prices: pl.DataFrame, horizon: int = 28,
+    calendar: pl.DataFrame,
+    sales: pl.DataFrame,
+    prices: pl.DataFrame,
+    horizon: int = 28,
     chunk_rows: int = CHUNK_ROWS,
 ) -> pl.LazyFrame:
     """The grid as a lazy source: ``.sink_parquet`` streams it chunk by chunk.

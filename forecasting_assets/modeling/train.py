@@ -1,8 +1,12 @@
-"""LightGBM demand model (direct, 28-day horizon) and its walk-forward backtest.
+"""LightGBM demand model (28-day horizon) and its walk-forward backtest.
 
-The model is *direct*: every input is known at the forecast origin (sales lags >= 28, rolling
-windows ending at lag 28, calendar, prices, target encodings recomputed per fold from days
-``<= origin``), so one model forecasts all 28 days without feeding predictions back.
+The model averages two LightGBM boosters, as the M5 winners did:
+
+* *direct*: every input is known at the forecast origin (sales lags >= 28, rolling windows ending
+  at lag 28, calendar, prices, target encodings recomputed per fold from days ``<= origin``), so
+  one prediction per day, nothing fed back;
+* *recursive*: the same inputs without the lags plus recent sales (means ending yesterday); it
+  forecasts day by day, feeding its own predictions back as sales.
 """
 
 from __future__ import annotations
@@ -17,6 +21,12 @@ import numpy as np
 import polars as pl
 
 from forecasting_assets.modeling.backtest import Fold, Panel
+from forecasting_assets.modeling.recent import (
+    CONTEXT_DAYS,
+    RECENT_COLUMNS,
+    recent_features,
+    sales_matrix,
+)
 
 if TYPE_CHECKING:
     import lightgbm as lgb
@@ -28,7 +38,7 @@ TARGET = "sales"
 DEFAULT_PARAMS: dict[str, Any] = {
     "objective": "tweedie",
     "tweedie_variance_power": 1.1,
-    "learning_rate": 0.1,
+    "learning_rate": 0.15,
     "num_leaves": 63,
     "min_data_in_leaf": 100,
     "feature_fraction": 0.5,
@@ -36,6 +46,7 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "bagging_freq": 1,
     "lambda_l2": 0.1,
     "max_bin": 63,
+    "force_row_wise": True,  # skips LightGBM's layout test; row-wise was faster on M5 here
     "verbosity": -1,
 }
 """LightGBM parameters (the dg.Config may override any of them)."""
@@ -188,14 +199,169 @@ def importance_frame(booster: lgb.Booster) -> pl.DataFrame:
     ).sort("gain", descending=True)
 
 
-def train_mask(features: pl.DataFrame, start_d: int, end_d: int) -> pl.Series:
-    """Rows a model may learn from: ``start_d <= d <= end_d``, launched, target known."""
+@dataclass
+class DemandModel:
+    """A direct and a recursive booster, averaged with fixed weights.
+
+    *direct*: inputs known at the forecast origin (lags >= 28), one prediction per row.
+    *recursive*: also the recent-sales features (:mod:`~forecasting_assets.modeling.recent`);
+    over a horizon it predicts day by day, feeding its predictions back as sales.
+    """
+
+    boosters: dict[str, lgb.Booster]
+    specs: dict[str, ModelSpec]
+    weights: dict[str, float]
+
+    @property
+    def input_columns(self) -> list[str]:
+        """Every column any part reads (the pyfunc input)."""
+        return self.input_spec.feature_columns
+
+    @property
+    def input_spec(self) -> ModelSpec:
+        """One spec over every part's columns (builds the pyfunc input frame)."""
+        return input_spec(self.specs)
+
+    def combine(self, parts: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Weighted average of the parts' predictions."""
+        total = sum(self.weights[k] for k in parts)
+        return sum(self.weights[k] * np.asarray(v, np.float64) for k, v in parts.items()) / total
+
+    def predict(self, frame: pl.DataFrame) -> np.ndarray:
+        """One-step predictions of rows that carry every input column (recent features given)."""
+        return self.combine(
+            {k: predict_booster(b, frame, self.specs[k]) for k, b in self.boosters.items()}
+        )
+
+    def forecast_parts(self, rows: pl.DataFrame, history: np.ndarray) -> dict[str, np.ndarray]:
+        """Each part's forecast of ``rows`` (every series x the horizon days, sorted by id, d).
+
+        ``history``: launched sales ``(series, days)`` up to the origin, same series order.
+        """
+        out = {}
+        for k, booster in self.boosters.items():
+            spec = self.specs[k]
+            if k == RECURSIVE:
+                out[k] = recursive_predict(booster, spec, rows, history)
+            else:
+                out[k] = predict_booster(booster, rows, spec)
+        return out
+
+    def forecast(self, rows: pl.DataFrame, history: np.ndarray) -> np.ndarray:
+        """Blended horizon forecast of ``rows`` (see :meth:`forecast_parts`)."""
+        return self.combine(self.forecast_parts(rows, history))
+
+    def importance(self) -> pl.DataFrame:
+        """feature, gain, split of the blend: each part's importance times its weight."""
+        parts = [
+            importance_frame(b).with_columns(
+                pl.col("gain") * self.weights[k], pl.col("split") * self.weights[k]
+            )
+            for k, b in self.boosters.items()
+        ]
+        return (
+            pl.concat(parts)
+            .group_by("feature")
+            .agg(pl.col("gain").sum(), pl.col("split").sum().round(0).cast(pl.Int64))
+            .sort("gain", descending=True)
+        )
+
+
+DIRECT, RECURSIVE = "direct", "recursive"
+
+
+def input_spec(specs: Mapping[str, ModelSpec]) -> ModelSpec:
+    """One spec over the columns of every part."""
+    cols = list(dict.fromkeys(c for s in specs.values() for c in s.feature_columns))
+    cats = list(dict.fromkeys(c for s in specs.values() for c in s.categorical_columns))
+    levels = {k: v for s in specs.values() for k, v in s.categories.items()}
+    return ModelSpec(cols, cats, levels)
+
+
+def model_specs(
+    schema: Mapping[str, pl.DataType],
+    feature_columns: Sequence[str],
+    categorical_columns: Sequence[str],
+    recursive_weight: float,
+) -> tuple[dict[str, ModelSpec], dict[str, float]]:
+    """Specs and weights of the parts: the direct model reads ``feature_columns``; the recursive
+    one drops the sales lags >= 28 (its recent features supersede them) and adds the recent ones."""
+    if not 0.0 <= recursive_weight <= 1.0:
+        raise ValueError("recursive_weight must be within [0, 1]")
+    specs, weights = {}, {}
+    if recursive_weight < 1.0:
+        specs[DIRECT] = ModelSpec.from_schema(schema, feature_columns, categorical_columns)
+        weights[DIRECT] = 1.0 - recursive_weight
+    if recursive_weight > 0.0:
+        cols = [c for c in feature_columns if not c.startswith("sales_lag_")]
+        specs[RECURSIVE] = ModelSpec.from_schema(
+            schema, [*cols, *RECENT_COLUMNS], categorical_columns
+        )
+        weights[RECURSIVE] = recursive_weight
+    return specs, weights
+
+
+def fit_model(
+    frame: pl.DataFrame,
+    specs: Mapping[str, ModelSpec],
+    weights: Mapping[str, float],
+    params: Mapping[str, Any],
+    num_boost_round: int,
+    mask: pl.Series,
+) -> DemandModel:
+    """Train every part on the rows of ``frame`` where ``mask`` is true."""
+    boosters = {k: fit_booster(frame, s, params, num_boost_round, mask) for k, s in specs.items()}
+    return DemandModel(boosters, dict(specs), dict(weights))
+
+
+def recursive_predict(
+    booster: lgb.Booster, spec: ModelSpec, rows: pl.DataFrame, history: np.ndarray
+) -> np.ndarray:
+    """Day-by-day forecast: each day's recent features read the actuals and the predictions of
+    the days before. Series not launched at the origin keep NaN history (features NaN)."""
+    n = history.shape[0]
+    if n == 0 or rows.height % n:
+        raise ValueError(f"{rows.height} rows do not cover {n} series x whole days")
+    days = rows.height // n
+    past = history[:, -CONTEXT_DAYS:]
+    launched = np.isfinite(past[:, -1])
+    y = np.concatenate([past, np.full((n, days), np.nan)], axis=1)
+    x = spec.to_matrix(rows)
+    recent_idx = [spec.feature_columns.index(c) for c in RECENT_COLUMNS]
+    threads = int(booster.params.get("num_threads", 2))
+    pred = np.zeros((n, days))
+    for step in range(days):
+        col = past.shape[1] + step
+        xd = x[np.arange(n) * days + step]
+        xd[:, recent_idx] = recent_features(y, col)[:, 0, :]
+        p = np.clip(np.asarray(booster.predict(xd, num_threads=threads), np.float64), 0.0, None)
+        pred[:, step] = p
+        y[:, col] = np.where(launched, p, np.nan)
+    return pred.reshape(-1)
+
+
+def train_mask(
+    features: pl.DataFrame, start_d: int, end_d: int, max_rows: int = 0, seed: int = 42
+) -> pl.Series:
+    """Rows a model may learn from: ``start_d <= d <= end_d``, launched, target known.
+
+    With ``max_rows > 0``, a uniform random sample of at most that many of them (seeded): at full
+    M5 scale this bounds the training time and memory at a small cost in accuracy.
+    """
     expr = (
         pl.col("d").is_between(start_d, end_d)
         & pl.col("is_launched")
         & pl.col(TARGET).is_not_null()
     )
-    return features.select(expr.fill_null(False).alias("train")).to_series()
+    mask = features.select(expr.fill_null(False).alias("train")).to_series()
+    n = int(mask.sum())
+    if 0 < max_rows < n:
+        keep = np.zeros(n, bool)
+        keep[np.random.default_rng(seed).choice(n, max_rows, replace=False)] = True
+        sampled = np.zeros(mask.len(), bool)
+        sampled[mask.to_numpy()] = keep
+        mask = pl.Series("train", sampled)
+    return mask
 
 
 def as_panel_matrix(
@@ -220,28 +386,34 @@ class FoldOutput:
     forecast: np.ndarray
     train_rows: int
     seconds: float
+    parts: dict[str, np.ndarray] = field(default_factory=dict)  # each part's forecast
 
 
 def backtest_model(
     features: pl.DataFrame,
     panel: Panel,
     folds: Sequence[Fold],
-    spec: ModelSpec,
+    specs: Mapping[str, ModelSpec],
+    weights: Mapping[str, float],
     params: Mapping[str, Any],
     num_boost_round: int,
     train_start_d: int,
     encoder: Encoder | None = None,
+    max_train_rows: int = 0,
 ) -> list[FoldOutput]:
-    """Train one model per fold on days ``train_start_d .. origin`` and forecast the fold.
+    """Train the model on days ``train_start_d .. origin`` of each fold and forecast the fold.
 
-    Leakage guard: training rows end at the fold origin (asserted), and target encodings are
-    recomputed from days ``<= origin`` by ``encoder``.
+    ``features``: a complete grid sorted by id, d, with the recent features
+    (:func:`~forecasting_assets.modeling.recent.with_recent_features`).
+    Leakage guard: training rows end at the fold origin (asserted), target encodings are
+    recomputed from days ``<= origin`` by ``encoder``, and the recursive part sees no sales after
+    the origin (its fold-day recent features are recomputed from its own predictions).
     """
     out = []
     for fold in folds:
         t0 = time.perf_counter()
         frame = encoder(features, fold.origin) if encoder else features
-        mask = train_mask(frame, train_start_d, fold.origin)
+        mask = train_mask(frame, train_start_d, fold.origin, max_train_rows)
         n_train = int(mask.sum())
         if n_train == 0:
             raise ValueError(
@@ -249,16 +421,23 @@ def backtest_model(
             )
         if int(frame.get_column("d").filter(mask).max()) > fold.origin:  # pragma: no cover
             raise AssertionError("training rows after the fold origin")
-        booster = fit_booster(frame, spec, params, num_boost_round, mask)
+        model = fit_model(frame, specs, weights, params, num_boost_round, mask)
         test = frame.filter(pl.col("d").is_between(fold.start, fold.end)).sort("id", "d")
-        pred = predict_booster(booster, test, spec)
+        parts = model.forecast_parts(test, history_matrix(frame, fold.origin))
         out.append(
             FoldOutput(
                 fold,
-                as_panel_matrix(test, pred, panel, fold.horizon),
+                as_panel_matrix(test, model.combine(parts), panel, fold.horizon),
                 n_train,
                 time.perf_counter() - t0,
+                {k: as_panel_matrix(test, v, panel, fold.horizon) for k, v in parts.items()},
             )
         )
         logger.info("fold %s: %s training rows, %.1fs", fold.k, n_train, out[-1].seconds)
     return out
+
+
+def history_matrix(frame: pl.DataFrame, origin: int) -> np.ndarray:
+    """Launched sales of the last :data:`CONTEXT_DAYS` days up to ``origin`` (series x days)."""
+    days = frame.filter(pl.col("d").is_between(origin - CONTEXT_DAYS + 1, origin))
+    return sales_matrix(days.sort("id", "d"))

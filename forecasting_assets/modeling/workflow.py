@@ -44,14 +44,15 @@ from forecasting_assets.modeling.forecast import (
 )
 from forecasting_assets.modeling.predict import LightGBMDemandModel, write_model_artifacts
 from forecasting_assets.modeling.quantiles import QUANTILES, ConformalQuantiles, coverage_rows
+from forecasting_assets.modeling.recent import CONTEXT_DAYS, with_recent_features
 from forecasting_assets.modeling.train import (
     Encoder,
-    ModelSpec,
     backtest_model,
-    fit_booster,
-    importance_frame,
+    fit_model,
+    history_matrix,
+    input_spec,
     lgb_params,
-    predict_booster,
+    model_specs,
     train_mask,
 )
 from forecasting_assets.settings import atomic_write
@@ -74,11 +75,14 @@ class MLflowLike(Protocol):
 class TrainingSettings:
     """Training configuration (mirrors the demand_model dg.Config)."""
 
-    train_start_d: int = 1300
+    train_start_d: int = 700
     n_folds: int = 3
     horizon: int = 28
-    num_boost_round: int = 150
+    num_boost_round: int = 100
     params: dict[str, Any] = field(default_factory=dict)
+    recursive_weight: float = 0.5
+    max_train_rows: int = 3_000_000
+    max_window_rows: int = 16_000_000
     seed: int = 42
     num_threads: int = 2
     quantile_bins: int = 40
@@ -96,10 +100,25 @@ def data_version(panel: Panel) -> str:
 MIN_TRAIN_DAYS = 364
 
 
-def effective_train_start(requested: int, folds: Sequence[Fold], first_day: int) -> int:
-    """The requested first training day, moved earlier when it would leave the first fold with
-    less than a year of training days (small sample data), and never before the first day."""
-    return max(first_day, min(requested, folds[0].origin - MIN_TRAIN_DAYS + 1))
+def effective_train_start(
+    requested: int,
+    folds: Sequence[Fold],
+    first_day: int,
+    n_series: int = 1,
+    max_window_rows: int = 0,
+) -> int:
+    """The first training day: as requested, but
+
+    * later if the window (with the recent-feature context and the horizon) would hold more than
+      ``max_window_rows`` series-days (``> 0``): this bounds the memory at full M5 scale;
+    * earlier if the first fold would have less than a year of training days (small data);
+    * never before the first day.
+    """
+    start = requested
+    if max_window_rows > 0:
+        window_end = folds[-1].end + folds[-1].horizon  # the horizon rows are loaded too
+        start = max(start, window_end + CONTEXT_DAYS + 1 - max_window_rows // max(n_series, 1))
+    return max(first_day, min(start, folds[0].origin - MIN_TRAIN_DAYS + 1))
 
 
 def write_parquet_atomic(frame: pl.DataFrame, path: Path) -> None:
@@ -196,9 +215,16 @@ def run_training(
     names = lf.collect_schema().names()
     needed = list(dict.fromkeys(["id", "d", "sales", "is_launched", *feature_columns,
                                  *[c for c in extra_columns if c in names]]))  # fmt: skip
-    start_d = effective_train_start(settings.train_start_d, folds, panel.first_day)
-    feats = lf.filter(pl.col("d") >= start_d).select(needed).collect()
-    spec = ModelSpec.from_schema(feats.schema, feature_columns, categorical_columns)
+    start_d = effective_train_start(
+        settings.train_start_d, folds, panel.first_day, panel.hierarchy.height,
+        settings.max_window_rows,
+    )  # fmt: skip
+    feats = with_recent_features(
+        lf.filter(pl.col("d") >= start_d - CONTEXT_DAYS).select(needed).collect()
+    )
+    specs, weights = model_specs(
+        feats.schema, feature_columns, categorical_columns, settings.recursive_weight
+    )
     params = lgb_params(settings.params, seed=settings.seed, num_threads=settings.num_threads)
     timings["load_features"] = time.perf_counter() - t
 
@@ -213,8 +239,11 @@ def run_training(
                 "n_folds": settings.n_folds,
                 "fold_definition": fdef,
                 "num_boost_round": settings.num_boost_round,
+                "recursive_weight": settings.recursive_weight,
+                "max_train_rows": settings.max_train_rows,
+                "max_window_rows": settings.max_window_rows,
                 "n_series": panel.hierarchy.height,
-                "feature_columns": json.dumps(list(feature_columns)),
+                "feature_columns": json.dumps(input_spec(specs).feature_columns),
                 **{f"lgb_{k}": v for k, v in params.items()},
             }
         )
@@ -224,16 +253,19 @@ def run_training(
             feats,
             panel,
             folds,
-            spec,
+            specs,
+            weights,
             params,
             settings.num_boost_round,
             start_d,
             encoder,
+            settings.max_train_rows,
         )
         timings["backtest_model"] = time.perf_counter() - t
         t = time.perf_counter()
         base = baseline_metrics_for(panel, folds, baseline_metrics)
         rows: list[dict[str, object]] = []
+        part_scores: dict[str, float] = {}
         cov_rows: list[dict[str, object]] = []
         level_pairs: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = {
             lv: ([], []) for lv in AGG_CALIBRATION_LEVELS
@@ -242,6 +274,10 @@ def run_training(
             ev = panel.evaluator(out.fold)
             actual = panel.actuals(out.fold)
             rows.extend(score_rows(MODEL_NAME, out.fold, ev, actual, out.forecast))
+            part_scores.update(
+                {f"wrmsse_{MODEL_NAME}_{k}_fold{out.fold.k}": ev.score(actual, f)["all"]
+                 for k, f in out.parts.items()}
+            )  # fmt: skip
             for lv in AGG_CALIBRATION_LEVELS:
                 level_pairs[lv][0].append(ev.levels[lv].aggregate(out.forecast))
                 level_pairs[lv][1].append(ev.levels[lv].aggregate(actual))
@@ -290,6 +326,7 @@ def run_training(
                 "rmse": float(bottom["rmse"]),
                 "bias": float(bottom["bias"]),
                 "coverage_80": cov80_value,
+                **part_scores,
                 **{
                     f"wrmsse_{r['model']}_fold{r['fold']}_{r['level']}": float(r["wrmsse"])
                     for r in all_metrics.iter_rows(named=True)
@@ -300,12 +337,12 @@ def run_training(
         # 3. Final model on all history up to the last day; forecast the horizon.
         t = time.perf_counter()
         final = encoder(feats, panel.last_day) if encoder else feats
-        booster = fit_booster(
-            final, spec, params, settings.num_boost_round,
-            train_mask(final, start_d, panel.last_day),
+        model = fit_model(
+            final, specs, weights, params, settings.num_boost_round,
+            train_mask(final, start_d, panel.last_day, settings.max_train_rows, settings.seed),
         )  # fmt: skip
         horizon_rows = final.filter(pl.col("d") > panel.last_day).sort("id", "d")
-        horizon_pred = predict_booster(booster, horizon_rows, spec)
+        horizon_pred = model.forecast(horizon_rows, history_matrix(final, panel.last_day))
         stats = _prediction_stats(
             np.concatenate([horizon_pred, *[o.forecast.ravel() for o in outputs]])
         )
@@ -313,7 +350,7 @@ def run_training(
 
         # 4. Log artifacts and the pyfunc model; register; gate.
         t = time.perf_counter()
-        imp = importance_frame(booster)
+        imp = model.importance()
         mlflow.log_dict({r["feature"]: {"gain": r["gain"], "split": r["split"]} for r in imp.iter_rows(named=True)},
                         "feature_importance.json")  # fmt: skip
         mlflow.log_dict(calibration.to_dict(), "quantile_calibration.json")
@@ -324,13 +361,11 @@ def run_training(
             coverage.write_parquet(Path(tmp) / "interval_coverage.parquet")
             mlflow.log_artifact(str(Path(tmp) / "backtest_metrics.parquet"))
             mlflow.log_artifact(str(Path(tmp) / "interval_coverage.parquet"))
-            arts = write_model_artifacts(Path(tmp) / "model", booster, spec, calibration.to_dict())
-            example = spec.input_frame(
-                horizon_rows.head(5) if horizon_rows.height else final.head(5)
+            arts = write_model_artifacts(Path(tmp) / "model", model, calibration.to_dict())
+            example = model.input_spec.input_frame(
+                final.filter(pl.col("d") == panel.last_day).head(5)
             )
-            signature = infer_signature(
-                example, predict_booster(booster, pl.from_pandas(example), spec)
-            )
+            signature = infer_signature(example, model.predict(pl.from_pandas(example)))
             info = mlflow.pyfunc.log_model(
                 name="model", python_model=LightGBMDemandModel(), artifacts=arts, signature=signature,
                 input_example=example, registered_model_name=registry.MODEL_NAME,
@@ -406,11 +441,11 @@ def run_batch_forecast(
     inner = pyfunc.unwrap_python_model()
     if (
         not isinstance(inner, LightGBMDemandModel)
-        or inner.spec is None
+        or inner.model is None
         or inner.calibration is None
     ):
-        raise TypeError("champion is not a LightGBMDemandModel with spec and calibration")
-    spec = inner.spec
+        raise TypeError("champion is not a LightGBMDemandModel with its parts and calibration")
+    model = inner.model
     mv = client.get_model_version(registry.MODEL_NAME, champion.version)
     start_d = int((mv.tags or {}).get("train_start_d", 0))
 
@@ -421,12 +456,14 @@ def run_batch_forecast(
     hier = ["id", "item_id", "dept_id", "cat_id", "store_id", "state_id", "date"]
     names = lf.collect_schema().names()
     extra = [c for c in extra_columns if c in names]
-    cols = list(dict.fromkeys([*hier, "d", "sales", "is_launched", *spec.feature_columns, *extra]))
-    frame = lf.filter(pl.col("d") >= start_d).select(cols).collect()
+    table_cols = [c for c in model.input_columns if c in names]
+    cols = list(dict.fromkeys([*hier, "d", "sales", "is_launched", *table_cols, *extra]))
+    first = start_d - CONTEXT_DAYS  # the rows training read (encodings, recent features)
+    frame = with_recent_features(lf.filter(pl.col("d") >= first).select(cols).collect())
     if encoder is not None:
         frame = encoder(frame, last_day)
     rows = frame.filter(pl.col("d") > last_day).sort("id", "d")
-    point = np.asarray(pyfunc.predict(spec.input_frame(rows)), np.float64)
+    point = inner.forecast(rows, history_matrix(frame, last_day))
     cal = ConformalQuantiles.from_dict(inner.calibration)
     forecasts = forecast_frame(rows, point, cal, champion.version)
     failed = [c for c in hard_checks(forecasts, horizon) if not c.passed]
@@ -436,8 +473,7 @@ def run_batch_forecast(
             + "; ".join(c.description for c in failed)
         )
     aggregated = aggregate_forecasts(forecasts, cal)
-    assert inner.booster is not None
-    importance = importance_frame(inner.booster)
+    importance = model.importance()
     exports_dir = Path(exports_dir)
     write_parquet_atomic(export_frame(forecasts), exports_dir / "forecasts.parquet")
     write_parquet_atomic(aggregated, exports_dir / "forecasts_aggregated.parquet")

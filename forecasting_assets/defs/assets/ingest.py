@@ -163,11 +163,13 @@ def sales_long(
     outcomes = validation.validate_consistency(raw_calendar, raw_sales, raw_prices, files, HORIZON)
     yield from _check_results("sales_long", outcomes)
     days = validation.day_columns(raw_sales)
-    history = raw_calendar.filter(pl.col("d").is_between(readers.day_number(days[0]),
-                                                         readers.day_number(days[-1])))
+    history = raw_calendar.filter(
+        pl.col("d").is_between(readers.day_number(days[0]), readers.day_number(days[-1]))
+    )
     zeros = raw_sales.select(pl.sum_horizontal(pl.col(days) == 0)).to_series().sum()
-    context.log.info("sales_long: %d series × %d days + %d horizon days", raw_sales.height,
-                     len(days), HORIZON)
+    context.log.info(
+        "sales_long: %d series × %d days + %d horizon days", raw_sales.height, len(days), HORIZON
+    )
     yield dg.Output(
         sales_long_lazy(raw_calendar, raw_sales, raw_prices, horizon=HORIZON),
         metadata={

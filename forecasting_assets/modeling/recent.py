@@ -1,0 +1,91 @@
+"""Recent-sales features of the recursive model: means of the days up to yesterday.
+
+One numpy function computes them from a dense ``(series, days)`` sales matrix, so training (on
+actual sales), the recursive forecast (on actuals followed by the model's own predictions) and the
+API (on one series' history) all use the same definition. Days before launch or without sales
+are NaN in the matrix and are skipped by the means.
+
+Only means, no single-day lags: fed back, a fractional prediction (0.3) looks like "sold
+yesterday" to splits learnt on integer lags and inflates intermittent series. On the real M5
+subset, lags 1..21 made the recursive part overforecast fold d_1858..d_1885 by ~15 % (WRMSSE
+1.16x seasonal naive); with means only it was 0.85x.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+RECENT_WINDOWS: tuple[int, ...] = (7, 14, 28)
+"""Rolling means over the ``w`` days ending the day before (d-w .. d-1)."""
+
+RECENT_COLUMNS: tuple[str, ...] = (
+    *(f"recent_mean_{w}" for w in RECENT_WINDOWS),
+    "recent_mean_7_lag_7",  # d-13 .. d-7: last week's level one week earlier
+)
+CONTEXT_DAYS = max(*RECENT_WINDOWS, 13)
+"""Days of history before a row that its recent features read."""
+
+
+def _window_mean(csum: np.ndarray, cnt: np.ndarray, end: np.ndarray, w: int) -> np.ndarray:
+    """Mean of the ``w`` days ending at column ``end - 1`` from prefix sums (padded by one)."""
+    start = np.maximum(end - w, 0)
+    n = cnt[:, end] - cnt[:, start]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n > 0, (csum[:, end] - csum[:, start]) / n, np.nan)
+
+
+def recent_features(sales: np.ndarray, days: np.ndarray | int) -> np.ndarray:
+    """Features of columns ``days`` of ``sales`` (``(n, T)``, NaN = unknown/not launched).
+
+    Returns float32 ``(n, len(days), len(RECENT_COLUMNS))``; NaN where a window holds no known
+    day (``recent_mean_7_lag_7`` also where it would start before column 0).
+    """
+    y = np.asarray(sales, np.float64)
+    cols = np.atleast_1d(np.asarray(days, np.int64))
+    known = np.isfinite(y)
+    pad = np.zeros((y.shape[0], 1))
+    csum = np.concatenate([pad, np.cumsum(np.where(known, y, 0.0), axis=1)], axis=1)
+    cnt = np.concatenate([pad, np.cumsum(known, axis=1, dtype=np.float64)], axis=1)
+    out = np.full((y.shape[0], cols.size, len(RECENT_COLUMNS)), np.nan, np.float32)
+    for j, w in enumerate(RECENT_WINDOWS):
+        out[:, :, j] = _window_mean(csum, cnt, cols, w)
+    end = np.maximum(cols - 6, 0)
+    out[:, :, -1] = np.where(cols - 13 >= 0, _window_mean(csum, cnt, end, 7), np.nan)
+    return out
+
+
+def sales_matrix(frame: pl.DataFrame) -> np.ndarray:
+    """``(series, days)`` launched sales of a complete grid sorted by ``id, d`` (NaN otherwise)."""
+    n = frame.get_column("id").n_unique()
+    if n == 0 or frame.height % n:
+        raise ValueError("recent features need a complete series x day grid")
+    y = frame.select(
+        pl.when(pl.col("is_launched")).then(pl.col("sales")).cast(pl.Float64).fill_null(np.nan)
+    ).to_series()
+    return y.to_numpy().reshape(n, frame.height // n)
+
+
+def sorted_grid(frame: pl.DataFrame, day: str = "d") -> pl.DataFrame:
+    """``frame`` as it is (no copy) when each series' rows are one run of increasing days, else
+    sorted by ``id, day``."""
+    new_run = (pl.col("id") != pl.col("id").shift()).fill_null(True)
+    runs, ids, increasing = frame.select(
+        new_run.sum().alias("runs"),
+        pl.col("id").n_unique().alias("ids"),
+        (new_run | (pl.col(day).diff() > 0)).all().alias("increasing"),
+    ).row(0)
+    return frame if runs == ids and increasing else frame.sort("id", day)
+
+
+def with_recent_features(frame: pl.DataFrame, day: str = "d") -> pl.DataFrame:
+    """``frame`` (a complete series x day grid with ``id, sales, is_launched`` and the ``day``
+    column) in series order, plus the recent features computed from its actual sales."""
+    frame = sorted_grid(frame, day)
+    y = sales_matrix(frame)
+    feats = recent_features(y, np.arange(y.shape[1]))
+    flat = feats.reshape(-1, len(RECENT_COLUMNS))
+    return frame.with_columns(
+        pl.Series(name, flat[:, j], dtype=pl.Float32, nan_to_null=True)
+        for j, name in enumerate(RECENT_COLUMNS)
+    )
