@@ -22,7 +22,7 @@ from forecasting_assets.modeling.quantiles import (
     coverage_rows,
     quantile_column,
 )
-from forecasting_assets.modeling.recent import with_recent_features
+from forecasting_assets.modeling.recent import RECENT_COLUMNS, with_recent_features
 
 
 def _sales_long(
@@ -151,6 +151,9 @@ def test_recursive_forecast_reads_no_sales_after_the_origin() -> None:
         leaked.filter(fold_rows)["recent_mean_7"]
     )
     np.testing.assert_array_equal(forecast(frame), forecast(leaked))
+    rows = frame.filter(pl.col("d").is_between(origin + 1, origin + horizon))
+    without_recent = model.forecast(rows.drop(RECENT_COLUMNS), train.history_matrix(frame, origin))
+    np.testing.assert_array_equal(without_recent, forecast(frame))  # recomputed, so optional
     one_step = model.predict(leaked.filter(pl.col("d") == origin + 2))
     assert not np.allclose(one_step, forecast(leaked).reshape(6, horizon)[:, 1])
 

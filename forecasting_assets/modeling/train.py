@@ -178,14 +178,17 @@ def fit_booster(
     return booster
 
 
+def predict_matrix(booster: lgb.Booster, x: np.ndarray) -> np.ndarray:
+    """Point forecasts (units/day) of a model matrix, clipped at 0."""
+    pred = booster.predict(x, num_threads=int(booster.params.get("num_threads", 2)))
+    return np.clip(np.asarray(pred, np.float64), 0.0, None)
+
+
 def predict_booster(booster: lgb.Booster, frame: pl.DataFrame, spec: ModelSpec) -> np.ndarray:
-    """Point forecasts (units/day), clipped at 0."""
+    """Point forecasts (units/day) of the rows of ``frame``, clipped at 0."""
     if frame.height == 0:
         return np.zeros(0)
-    pred = booster.predict(
-        spec.to_matrix(frame), num_threads=int(booster.params.get("num_threads", 2))
-    )
-    return np.clip(np.asarray(pred, np.float64), 0.0, None)
+    return predict_matrix(booster, spec.to_matrix(frame))
 
 
 def importance_frame(booster: lgb.Booster) -> pl.DataFrame:
@@ -318,7 +321,11 @@ def recursive_predict(
     booster: lgb.Booster, spec: ModelSpec, rows: pl.DataFrame, history: np.ndarray
 ) -> np.ndarray:
     """Day-by-day forecast: each day's recent features read the actuals and the predictions of
-    the days before. Series not launched at the origin keep NaN history (features NaN)."""
+    the days before. Series not launched at the origin keep NaN history (features NaN).
+
+    Recent-feature columns in ``rows`` are ignored (every row's are recomputed), so they may be
+    absent.
+    """
     n = history.shape[0]
     if n == 0 or rows.height % n:
         raise ValueError(f"{rows.height} rows do not cover {n} series x whole days")
@@ -326,17 +333,16 @@ def recursive_predict(
     past = history[:, -CONTEXT_DAYS:]
     launched = np.isfinite(past[:, -1])
     y = np.concatenate([past, np.full((n, days), np.nan)], axis=1)
-    x = spec.to_matrix(rows)
+    placeholders = [pl.lit(None, pl.Float32).alias(c) for c in RECENT_COLUMNS if c not in rows]
+    x = spec.to_matrix(rows.with_columns(placeholders))
     recent_idx = [spec.feature_columns.index(c) for c in RECENT_COLUMNS]
-    threads = int(booster.params.get("num_threads", 2))
     pred = np.zeros((n, days))
     for step in range(days):
         col = past.shape[1] + step
         xd = x[np.arange(n) * days + step]
         xd[:, recent_idx] = recent_features(y, col)[:, 0, :]
-        p = np.clip(np.asarray(booster.predict(xd, num_threads=threads), np.float64), 0.0, None)
-        pred[:, step] = p
-        y[:, col] = np.where(launched, p, np.nan)
+        pred[:, step] = predict_matrix(booster, xd)
+        y[:, col] = np.where(launched, pred[:, step], np.nan)
     return pred.reshape(-1)
 
 

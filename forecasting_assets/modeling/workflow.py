@@ -458,8 +458,8 @@ def run_batch_forecast(
     extra = [c for c in extra_columns if c in names]
     table_cols = [c for c in model.input_columns if c in names]
     cols = list(dict.fromkeys([*hier, "d", "sales", "is_launched", *table_cols, *extra]))
-    first = start_d - CONTEXT_DAYS  # the rows training read (encodings, recent features)
-    frame = with_recent_features(lf.filter(pl.col("d") >= first).select(cols).collect())
+    first = start_d - CONTEXT_DAYS  # the rows training read (encodings)
+    frame = lf.filter(pl.col("d") >= first).select(cols).collect()
     if encoder is not None:
         frame = encoder(frame, last_day)
     rows = frame.filter(pl.col("d") > last_day).sort("id", "d")
