@@ -406,6 +406,7 @@ def backtest_model(
     train_start_d: int,
     encoder: Encoder | None = None,
     max_train_rows: int = 0,
+    seed: int = 42,
 ) -> list[FoldOutput]:
     """Train the model on days ``train_start_d .. origin`` of each fold and forecast the fold.
 
@@ -419,7 +420,7 @@ def backtest_model(
     for fold in folds:
         t0 = time.perf_counter()
         frame = encoder(features, fold.origin) if encoder else features
-        mask = train_mask(frame, train_start_d, fold.origin, max_train_rows)
+        mask = train_mask(frame, train_start_d, fold.origin, max_train_rows, seed)
         n_train = int(mask.sum())
         if n_train == 0:
             raise ValueError(

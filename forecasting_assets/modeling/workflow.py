@@ -260,6 +260,7 @@ def run_training(
             start_d,
             encoder,
             settings.max_train_rows,
+            settings.seed,
         )
         timings["backtest_model"] = time.perf_counter() - t
         t = time.perf_counter()
