@@ -8,12 +8,22 @@ from pathlib import Path
 from typing import Any
 
 
+def memory_kib(pid: int | str = "self") -> dict[str, int]:
+    """VmRSS and VmHWM (peak) of a process from ``/proc/<pid>/status``, in KiB."""
+    out: dict[str, int] = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(("VmRSS:", "VmHWM:")):
+            key, value = line.split(":")
+            out[key] = int(value.split()[0])
+    return out
+
+
 def peak_rss_gb() -> float:
     """This process's high-water mark of resident memory (VmHWM), in GB."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024 / 1e9
-    raise RuntimeError("VmHWM not available")
+    hwm = memory_kib().get("VmHWM")
+    if hwm is None:
+        raise RuntimeError("VmHWM not available")
+    return hwm * 1024 / 1e9
 
 
 def _child(fn: Callable[..., Any], args: tuple, queue: mp.Queue) -> None:

@@ -47,6 +47,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 import api_fixtures as fx  # noqa: E402
+from _measure import memory_kib  # noqa: E402
 
 KEY = "bench-key"
 
@@ -56,15 +57,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def rss_kib(pid: int) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(("VmRSS:", "VmHWM:")):
-            k, v = line.split(":")
-            out[k] = int(v.split()[0])
-    return out
 
 
 def cpu_seconds(pid: int) -> float:
@@ -321,7 +313,7 @@ def main() -> None:
 
         port = free_port()
         proc, startup = start_server(home, port, work / "api.log")
-        mem_start = rss_kib(proc.pid)
+        mem_start = memory_kib(proc.pid)
         print(
             f"server ready in {startup:.1f}s, RSS {mem_start['VmRSS'] / 1024:.0f} MiB", flush=True
         )
@@ -351,7 +343,8 @@ def main() -> None:
         c0 = cpu_seconds(proc.pid)
         pred = asyncio.run(open_loop(port, single, args.rate, args.duration)).summary()
         pred["server_cpu_ms_per_request"] = round(
-            (cpu_seconds(proc.pid) - c0) * 1000 / max(pred["requests"], 1), 3)
+            (cpu_seconds(proc.pid) - c0) * 1000 / max(pred["requests"], 1), 3
+        )
         print(f"/predict open loop {args.rate:g}/s for {args.duration:g}s: {pred}", flush=True)
         asyncio.run(open_loop(port, batches, args.batch_rate, 2, connections=8))  # warm-up
         c0 = cpu_seconds(proc.pid)
@@ -359,7 +352,8 @@ def main() -> None:
             open_loop(port, batches, args.batch_rate, args.batch_duration, connections=8)
         ).summary()
         batch["server_cpu_ms_per_request"] = round(
-            (cpu_seconds(proc.pid) - c0) * 1000 / max(batch["requests"], 1), 3)
+            (cpu_seconds(proc.pid) - c0) * 1000 / max(batch["requests"], 1), 3
+        )
         print(
             f"/predict/batch ({args.batch_size} items) {args.batch_rate:g}/s for "
             f"{args.batch_duration:g}s: {batch}",
@@ -376,7 +370,7 @@ def main() -> None:
         maxt["server_cpu_ms_per_request"] = round(cpu_max * 1000 / max(maxt["requests"], 1), 3)
         maxt["capacity_rps_at_one_core"] = round(maxt["requests"] / cpu_max, 0) if cpu_max else None
         print(f"max throughput (one worker): {maxt}", flush=True)
-        mem_end = rss_kib(proc.pid)
+        mem_end = memory_kib(proc.pid)
         print(
             f"memory: RSS after start {mem_start['VmRSS'] / 1024:.0f} MiB, "
             f"peak (VmHWM) {mem_end['VmHWM'] / 1024:.0f} MiB",

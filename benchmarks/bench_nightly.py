@@ -23,6 +23,8 @@ import threading
 import time
 from pathlib import Path
 
+from _measure import memory_kib
+
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 
@@ -40,9 +42,7 @@ def tree_rss_bytes(root: int) -> int:
     while todo:
         pid = todo.pop()
         try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1]) * 1024
+            total += memory_kib(pid).get("VmRSS", 0) * 1024
             todo += _children(pid)
         except (FileNotFoundError, ProcessLookupError):
             continue
