@@ -1,9 +1,10 @@
 """Scale-out code location: features partitioned by store, steps on a distributed executor.
 
 Everything else (assets, checks, jobs, schedules, sensors, resources) is the default location's
-(:func:`forecasting_assets.definitions.build_defs`); the whole-table checks of ``features`` are
-replaced by the same checks per partition, and the location adds the ``features_by_store`` job,
-the ``ingest`` job and the ``store_partitions_sensor``.
+(:data:`forecasting_assets.definitions.defs`); its ``features`` asset and whole-table checks are
+replaced by the store-partitioned asset and the same checks per partition
+(:mod:`forecasting_assets.scaleout`), and the location adds the ``features_by_store`` job, the
+``ingest`` job and the ``store_partitions_sensor``.
 
 Executor, chosen by ``SCALEOUT_EXECUTOR`` (``celery`` | ``k8s`` | ``multiprocess``; default:
 ``celery`` when ``DAGSTER_CELERY_BROKER_URL`` is set, else ``multiprocess``):
@@ -21,8 +22,8 @@ import os
 
 import dagster as dg
 
-from forecasting_assets.definitions import build_defs
-from forecasting_assets.defs import scaleout
+from forecasting_assets import scaleout
+from forecasting_assets.definitions import defs as default_defs
 
 BROKER_ENV = "DAGSTER_CELERY_BROKER_URL"
 EXECUTOR_ENV = "SCALEOUT_EXECUTOR"
@@ -61,23 +62,21 @@ def scaleout_executor() -> dg.ExecutorDefinition:
 
 def build_scaleout_defs(executor: dg.ExecutorDefinition | None = None) -> dg.Definitions:
     """The default location with the store-partitioned ``features`` and ``executor``."""
-    base = build_defs(
-        features_asset=scaleout.features_by_store, executor=executor or scaleout_executor()
-    )
+    assets = [a for a in default_defs.assets or [] if FEATURES not in getattr(a, "keys", ())]
     checks = [
         c
-        for c in base.asset_checks or []
+        for c in default_defs.asset_checks or []
         if not any(key.asset_key == FEATURES for key in c.check_keys)
     ]
     return dg.Definitions(
-        assets=base.assets,
+        assets=[*assets, scaleout.features_by_store],
         asset_checks=[*checks, *scaleout.PARTITION_CHECKS],
-        jobs=[*(base.jobs or []), scaleout.features_by_store_job, ingest_job],
-        schedules=base.schedules,
-        sensors=[*(base.sensors or []), scaleout.store_partitions_sensor],
-        resources=base.resources,
-        executor=base.executor,
-        loggers=base.loggers,
+        jobs=[*(default_defs.jobs or []), scaleout.features_by_store_job, ingest_job],
+        schedules=default_defs.schedules,
+        sensors=[*(default_defs.sensors or []), scaleout.store_partitions_sensor],
+        resources=default_defs.resources,
+        executor=executor or scaleout_executor(),
+        loggers=default_defs.loggers,
     )
 
 

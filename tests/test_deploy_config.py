@@ -193,7 +193,7 @@ def test_celery_worker_config_matches_executor(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("DAGSTER_CELERY_BROKER_URL", "redis://localhost:6379/0")
     from dagster_celery import celery_executor
 
-    from forecasting_assets.defs.scaleout import CELERY_CONFIG_SOURCE
+    from forecasting_assets.scaleout import CELERY_CONFIG_SOURCE
 
     config = yaml.safe_load((DEPLOY / "celery.yaml").read_text())["execution"]["config"]
     result = process_config(celery_executor.config_schema.config_type, config)

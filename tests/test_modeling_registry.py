@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -55,14 +55,15 @@ def test_gate_rejects_non_finite_scores() -> None:
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+def store(
+    tmp_path_factory: pytest.TempPathFactory, make_sales_long: Callable[..., pl.DataFrame]
+) -> Iterator[dict[str, Any]]:
     """Materialize baselines -> demand_model -> batch_forecasts (+ checks) through Dagster once."""
     import dagster as dg
 
     from forecasting_assets.defs.assets import modeling as assets
     from forecasting_assets.defs.io_manager import AtomicParquetIOManager
     from forecasting_assets.features.build import build_features
-    from forecasting_assets.features.sample import make_sales_long
 
     home = tmp_path_factory.mktemp("home")
     mp = pytest.MonkeyPatch()

@@ -133,7 +133,7 @@ def test_partitions_run_on_two_celery_workers(
 ) -> None:
     import dagster as dg
 
-    from forecasting_assets.defs import scaleout
+    from forecasting_assets import scaleout
 
     defs = scaleout_module.defs  # type: ignore[attr-defined]
     assert type(defs.executor).__name__ == "ExecutorDefinition"

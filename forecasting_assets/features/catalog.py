@@ -19,8 +19,6 @@ from forecasting_assets.features.build import (
 )
 from forecasting_assets.features.config import FEATURES_VERSION, FeatureConfig
 
-CATALOG_FILE = "feature_catalog.json"
-
 
 @dataclass(frozen=True)
 class FeatureSpec:
@@ -51,13 +49,6 @@ def feature_specs(cfg: FeatureConfig | None = None) -> list[FeatureSpec]:
     cfg = cfg or FeatureConfig()
     h = cfg.horizon
     specs: list[FeatureSpec] = []
-    for k in cfg.short_lags:
-        specs.append(FeatureSpec(
-            lag_name(k), "lag_recursive",
-            f"sales {k} days before (null before launch, before the series starts, and where it "
-            f"would read a horizon day); recursive mode only, recomputed day by day",
-            ("sales", "is_launched"),
-        ))  # fmt: skip
     for k in cfg.direct_lags:
         specs.append(FeatureSpec(
             lag_name(k), "lag",
@@ -163,14 +154,12 @@ def build_catalog(
         "config": {
             "horizon": cfg.horizon,
             "direct_lags": list(cfg.direct_lags),
-            "short_lags": list(cfg.short_lags),
             "windows": list(cfg.windows),
             "rolling_shift": cfg.rolling_shift,
             "encoding_keys": {k: list(v) for k, v in cfg.encoding_keys.items()},
         },
         "training_filter": "is_launched and sales is not null (drops leading zeros and horizon)",
         "feature_columns_direct": feature_columns(cfg, "direct"),
-        "feature_columns_recursive": feature_columns(cfg, "recursive"),
         "categorical_columns": categorical_columns(),
         "features": features,
     }

@@ -13,11 +13,12 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
+from forecasting_assets.contracts import HORIZON, VALIDATION_REPORT_FILE
 from forecasting_assets.defs.resources import M5Source
 from forecasting_assets.m5 import readers, validation
 from forecasting_assets.m5.transform import calendar_with_day_numbers, sales_long_lazy
 from forecasting_assets.m5.validation import CHECKS, CheckOutcome
-from forecasting_assets.settings import HORIZON, atomic_write, get_settings
+from forecasting_assets.settings import atomic_write, get_settings
 
 GROUP = "ingestion"
 READ_CHECK = "{table}_readable"
@@ -25,7 +26,7 @@ READ_CHECK = "{table}_readable"
 
 def record_validation(asset: str, outcomes: list[CheckOutcome], file: dict | None = None) -> Path:
     """Merge this asset's check outcomes into ``exports/validation_report.json`` atomically."""
-    path = get_settings().exports_dir / "validation_report.json"
+    path = get_settings().exports_dir / VALIDATION_REPORT_FILE
     report = json.loads(path.read_text()) if path.exists() else {"files": {}, "checks": []}
     report["generated_at"] = datetime.now(UTC).isoformat()
     report["raw_dir"] = str(get_settings().raw_dir)

@@ -1,4 +1,5 @@
-"""Scale-out wiring: the ``features`` asset partitioned by store.
+"""Scale-out wiring: the ``features`` asset partitioned by store (outside ``defs/``, which the
+default location loads whole; :mod:`forecasting_assets.definitions_scaleout` swaps it in).
 
 Same asset key (``features``) and same table as the default asset in
 ``forecasting_assets.defs.assets.features``, but one partition per store (the stores come from
@@ -8,8 +9,8 @@ keyed within a store and all partitions share one :class:`FeatureContext` comput
 ``sales_long`` (calendar, last history day, encoding cutoff), so the union of the partitions is
 the same table as the unpartitioned asset's ``features.parquet``.
 
-Files: partition ``S`` is stored at ``<FORECASTING_HOME>/assets/features/S.parquet`` -- where the
-IO manager looks for it -- so unpartitioned downstream assets (``demand_model``,
+Files: partition ``S`` is stored at ``<FORECASTING_HOME>/assets/features/S.parquet`` -- the IO
+manager's file of that partition (:meth:`AtomicParquetIOManager.asset_path`) -- so unpartitioned downstream assets (``demand_model``,
 ``batch_forecasts``, ``drift_report``) receive the union of all partitions unchanged.
 """
 
@@ -23,12 +24,15 @@ from typing import Any
 import dagster as dg
 import polars as pl
 
-from forecasting_assets.defs.assets.features import GROUP, FeaturesConfig, check_result
+from forecasting_assets.contracts import FEATURES_PARTITION_DIR, SALES_LONG_FILE
+from forecasting_assets.defs.assets.features import GROUP, FeaturesConfig
+from forecasting_assets.defs.checks import check_result
+from forecasting_assets.defs.io_manager import AtomicParquetIOManager
 from forecasting_assets.features import checks
 from forecasting_assets.features.build import build_features, feature_context
 from forecasting_assets.features.config import FEATURES_VERSION
 from forecasting_assets.features.pipeline import store_ids
-from forecasting_assets.settings import atomic_write, get_settings
+from forecasting_assets.settings import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -55,14 +59,14 @@ def partitions_per_run() -> int:
     return max(1, int(os.environ.get(PARTITIONS_PER_RUN_ENV, DEFAULT_PARTITIONS_PER_RUN)))
 
 
-def partition_path(store: str) -> Path:
-    """Where partition ``store`` lives: the IO manager's location for it."""
-    return get_settings().assets_dir / "features" / f"{store}.parquet"
+def partition_path(store: str, io_manager: AtomicParquetIOManager | None = None) -> Path:
+    """Where partition ``store`` lives: the (default) IO manager's file for it."""
+    return (io_manager or AtomicParquetIOManager()).asset_path(FEATURES_PARTITION_DIR, store)
 
 
 def sales_long_path() -> Path:
-    """The materialized ``sales_long`` table (IO manager location)."""
-    return get_settings().assets_dir / "sales_long.parquet"
+    """The materialized ``sales_long`` table (the default IO manager's file)."""
+    return AtomicParquetIOManager().asset_path(SALES_LONG_FILE.removesuffix(".parquet"))
 
 
 def register_stores(instance: dg.DagsterInstance, sales_long: pl.LazyFrame) -> list[str]:
@@ -96,7 +100,10 @@ def _worker_identity() -> str:
     tags={"features_version": FEATURES_VERSION},
 )
 def features_by_store(
-    context: dg.AssetExecutionContext, config: FeaturesConfig, sales_long: pl.LazyFrame
+    context: dg.AssetExecutionContext,
+    config: FeaturesConfig,
+    sales_long: pl.LazyFrame,
+    io_manager: dg.ResourceParam[AtomicParquetIOManager],
 ) -> dg.MaterializeResult:
     """Model feature table, one partition per store (same columns and values as the
     unpartitioned ``features`` asset; see its description for the feature families).
@@ -117,7 +124,7 @@ def features_by_store(
         table = build_features(sales_long.filter(pl.col("store_id") == store), cfg, context=shared)
         if table.height == 0:
             raise ValueError(f"store {store!r} has no rows in sales_long (stale partition?)")
-        path = partition_path(store)
+        path = partition_path(store, io_manager)
         with atomic_write(path) as tmp:
             table.write_parquet(tmp, compression=config.compression, statistics=False)
         rows[store] = table.height
@@ -131,7 +138,7 @@ def features_by_store(
     metadata: dict[str, Any] = {
         "rows": sum(rows.values()),
         "rows_by_store": dg.MetadataValue.json(rows),
-        "path": dg.MetadataValue.path(str(partition_path(stores[0]).parent)),
+        "path": dg.MetadataValue.path(str(partition_path(stores[0], io_manager).parent)),
         "seconds": round(time.perf_counter() - t0, 2),
         "worker": worker,
         "pid": os.getpid(),
@@ -242,7 +249,7 @@ def features_partition_horizon_inputs(
     asset=features_by_store,
     name="features_schema_complete",
     partitions_def=stores_partitions,
-    description="All catalogued columns exist; no short lag is a direct-model input.",
+    description="All catalogued columns exist.",
 )
 def features_partition_schema(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
     """Schema against the catalog (non-blocking warning)."""

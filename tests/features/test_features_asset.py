@@ -10,14 +10,15 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from forecasting_assets.defs.assets.features import (
+from forecasting_assets.defs.assets.features import FeaturesConfig, features
+from forecasting_assets.defs.checks import (
     FEATURE_CHECKS,
-    FeaturesConfig,
-    features,
     features_horizon_direct_inputs,
     features_rows_match_sales_long,
     features_schema_complete,
 )
+from forecasting_assets.defs.io_manager import AtomicParquetIOManager
+from forecasting_assets.defs.resources import PipelineHome
 from forecasting_assets.features import build_features, feature_columns
 from forecasting_assets.features.build import lag_name
 from forecasting_assets.features.checks import check_horizon_features
@@ -27,7 +28,7 @@ from forecasting_assets.m5.transform import build_sales_long, calendar_with_day_
 
 @pytest.fixture(scope="module")
 def sales_long(tmp_path_factory: pytest.TempPathFactory) -> pl.DataFrame:
-    """sales_long from the lead's generator and transform (2 stores, 21 series, 200 days)."""
+    """sales_long from the generator and the transform (2 stores, 21 series, 200 days)."""
     from forecasting_assets.m5.generator import generate_m5
 
     folder = tmp_path_factory.mktemp("raw")
@@ -38,35 +39,44 @@ def sales_long(tmp_path_factory: pytest.TempPathFactory) -> pl.DataFrame:
     )
 
 
+def run_features(config: FeaturesConfig, sales_long: pl.DataFrame) -> dg.MaterializeResult:
+    return features(
+        context=dg.build_asset_context(),
+        config=config,
+        sales_long=sales_long.lazy(),
+        io_manager=AtomicParquetIOManager(),
+        home=PipelineHome(),
+    )
+
+
 def test_asset_writes_table_catalog_and_metadata(home: Path, sales_long: pl.DataFrame) -> None:
-    context = dg.build_asset_context()
-    out = features(context=context, config=FeaturesConfig(), sales_long=sales_long.lazy())
-    assert isinstance(out, dg.Output)
+    out = run_features(FeaturesConfig(), sales_long)
+    assert isinstance(out, dg.MaterializeResult)
     table_path = home / "assets" / "features.parquet"
+    assert out.metadata["path"].value == str(table_path)
     table = pl.read_parquet(table_path)
     assert_frame_equal(table, build_features(sales_long))
-    assert out.value["rows"] == sales_long.height
-    assert out.value["feature_columns_direct"] == feature_columns(mode="direct")
+    assert not (home / "assets" / "features.json").exists(), "one file: the IO manager's"
 
     catalog = json.loads((home / "exports" / "feature_catalog.json").read_text())
     assert catalog["rows"] == sales_long.height
+    assert catalog["feature_columns_direct"] == feature_columns()
     names = [f["name"] for f in catalog["features"]]
-    assert set(feature_columns(mode="recursive", include_ids=False)) == set(names)
+    assert set(feature_columns(include_ids=False)) == set(names)
     lag = next(f for f in catalog["features"] if f["name"] == lag_name(28))
     assert lag["family"] == "lag" and lag["version"] and lag["dtype"] == "Int16"
     col = table[lag_name(28)]
     assert lag["stats"]["null_share"] == pytest.approx(col.null_count() / table.height, abs=1e-6)
     assert lag["stats"]["max"] == col.max()
     meta = out.metadata
-    assert meta["rows"].value == sales_long.height
+    assert meta["rows"] == sales_long.height
     assert "feature_catalog" in meta and "feature_catalog_table" in meta
     assert lag_name(28) in meta["feature_catalog_table"].value
     assert not list((home / "assets").glob(".*.tmp")), "no temp files left behind"
 
 
 def test_asset_config_changes_features(home: Path, sales_long: pl.DataFrame) -> None:
-    config = FeaturesConfig(direct_lags=[28, 35], windows=[7, 28], short_lags=[1])
-    features(context=dg.build_asset_context(), config=config, sales_long=sales_long.lazy())
+    run_features(FeaturesConfig(direct_lags=[28, 35], windows=[7, 28]), sales_long)
     cols = pl.scan_parquet(home / "assets" / "features.parquet").collect_schema().names()
     assert lag_name(35) in cols and lag_name(30) not in cols and lag_name(7) not in cols
 
@@ -94,7 +104,6 @@ def test_checks_pass_on_good_table_and_fail_on_bad(sales_long: pl.DataFrame) -> 
 def test_materializes_after_ingest_with_io_manager(home: Path, raw_dir: Path) -> None:
     """ingest -> features through the real IO manager; checks run; downstream can load it."""
     from forecasting_assets.defs.assets import ingest
-    from forecasting_assets.defs.io_manager import AtomicParquetIOManager
     from forecasting_assets.defs.resources import M5Source
 
     assets = [ingest.raw_calendar, ingest.raw_sales, ingest.raw_prices, ingest.sales_long, features]
@@ -108,6 +117,7 @@ def test_materializes_after_ingest_with_io_manager(home: Path, raw_dir: Path) ->
         resources={
             "io_manager": AtomicParquetIOManager(),
             "m5_source": M5Source(raw_dir=str(raw_dir), generate_if_empty=False),
+            "home": PipelineHome(),
         },
     )
     assert result.success

@@ -10,7 +10,7 @@ from polars.testing import assert_frame_equal
 
 from forecasting_assets.definitions import defs as default_defs
 from forecasting_assets.definitions_scaleout import build_scaleout_defs
-from forecasting_assets.defs import scaleout
+from forecasting_assets import scaleout
 
 UPTO_FEATURES = dg.define_asset_job(
     "upto_features", selection=dg.AssetSelection.assets("features").upstream()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 import numpy as np
 import polars as pl
@@ -21,9 +22,9 @@ from forecasting_assets.features import (
 )
 from forecasting_assets.features.build import EVENT_NAMES, EVENT_TYPES, lag_name, roll_names
 from forecasting_assets.features.pipeline import iter_feature_batches, write_features
-from forecasting_assets.features.sample import make_sales_long
 
 CFG = FeatureConfig()
+SalesLong = Callable[..., pl.DataFrame]
 
 
 def _nanmean(x: np.ndarray) -> float:
@@ -67,7 +68,7 @@ def reference(sl: pl.DataFrame, cfg: FeatureConfig, cutoff: int) -> dict[str, np
         launched = g["is_launched"].to_numpy()
         y = np.where(launched, _arr(g["sales"]), np.nan)
         p = _arr(g["sell_price"])
-        for k in (*cfg.short_lags, *cfg.direct_lags):
+        for k in cfg.direct_lags:
             put(lag_name(k), [y[t - k] if t >= k else np.nan for t in range(n)])
         s = cfg.rolling_shift
         for w in cfg.windows:
@@ -120,12 +121,12 @@ def _compare(sl: pl.DataFrame, cfg: FeatureConfig = CFG) -> None:
         np.testing.assert_allclose(have, want, rtol=2e-5, atol=1e-5, equal_nan=True, err_msg=name)
 
 
-def test_matches_reference_on_sample() -> None:
+def test_matches_reference_on_sample(make_sales_long: SalesLong) -> None:
     _compare(make_sales_long(n_stores=2, items_per_store=4, n_days=90, seed=1))
 
 
-def test_matches_reference_with_custom_windows() -> None:
-    cfg = FeatureConfig(direct_lags=(28, 35), short_lags=(2,), windows=(3, 10), rolling_shift=30)
+def test_matches_reference_with_custom_windows(make_sales_long: SalesLong) -> None:
+    cfg = FeatureConfig(direct_lags=(28, 35), windows=(3, 10), rolling_shift=30)
     _compare(make_sales_long(n_stores=1, items_per_store=3, n_days=70, seed=5), cfg)
 
 
@@ -136,14 +137,16 @@ def test_matches_reference_with_custom_windows() -> None:
     n_days=st.integers(20, 80),
     seed=st.integers(0, 10_000),
 )
-def test_property_matches_reference(n_stores: int, items: int, n_days: int, seed: int) -> None:
+def test_property_matches_reference(
+    make_sales_long: SalesLong, n_stores: int, items: int, n_days: int, seed: int
+) -> None:
     cfg = FeatureConfig(windows=(7, 28, 40))
     _compare(
         make_sales_long(n_stores=n_stores, items_per_store=items, n_days=n_days, seed=seed), cfg
     )
 
 
-def test_calendar_and_events() -> None:
+def test_calendar_and_events(make_sales_long: SalesLong) -> None:
     sl = make_sales_long(n_stores=1, items_per_store=1, n_days=100, seed=3)
     got = build_features(sl)
     events = {r["d"] for r in sl.iter_rows(named=True) if r["event_name_1"] or r["event_name_2"]}
@@ -173,7 +176,7 @@ def test_calendar_and_events() -> None:
         assert f["snap"] == r["snap"]
 
 
-def test_schema_and_dtypes() -> None:
+def test_schema_and_dtypes(make_sales_long: SalesLong) -> None:
     got = build_features(make_sales_long(seed=2))
     assert got.columns == output_columns()
     for c in ("id", "item_id", "dept_id", "cat_id", "store_id", "state_id"):
@@ -185,13 +188,12 @@ def test_schema_and_dtypes() -> None:
     assert got.schema["sales"] == pl.Int32
 
 
-def test_feature_columns_modes() -> None:
-    direct = feature_columns(mode="direct")
-    recursive = feature_columns(mode="recursive")
+def test_feature_columns() -> None:
+    direct = feature_columns()
     assert not any(c in direct for c in (lag_name(1), lag_name(7), lag_name(14)))
-    assert {lag_name(1), lag_name(7), lag_name(14)} <= set(recursive)
+    assert not any(c.startswith("sales_lag_") and c not in direct for c in output_columns())
     assert all(c in output_columns() or c in ("item_id", "dept_id", "cat_id", "store_id", "state_id")
-               for c in recursive)  # fmt: skip
+               for c in direct)  # fmt: skip
     assert "sales" not in direct and "is_launched" not in direct
     with pytest.raises(ValueError):
         feature_columns(mode="other")
@@ -206,19 +208,24 @@ def test_config_rejects_leaky_settings() -> None:
         FeatureConfig(encoding_keys={"te_item_state": ("item_id", "state_id")})
 
 
-def test_launch_mask_and_training_filter() -> None:
+def test_launch_mask_and_training_filter(make_sales_long: SalesLong) -> None:
     sl = make_sales_long(n_stores=1, items_per_store=4, n_days=80, seed=11)
     got = build_features(sl)
     assert got["is_launched"].equals(sl["is_launched"])
     train = got.filter(training_filter())
     assert train["sales"].null_count() == 0 and train["is_launched"].all()
-    # lag 1 of the first launched day of each series is null (the day before is a leading zero)
+    # lag 28, 27 days after the first launched day, reads the day before it: a leading zero
     first = got.filter(pl.col("is_launched")).group_by("id").agg(pl.col("d").min())
-    rows = got.join(first, on=["id", "d"]).filter(pl.col("d") > 1)
-    assert rows[lag_name(1)].null_count() == rows.height
+    first = first.filter(pl.col("d") > 1).with_columns(pl.col("d") + 27)
+    rows = got.join(first, on=["id", "d"])
+    assert rows.height and rows[lag_name(28)].null_count() == rows.height
+    assert (
+        got.join(first.with_columns(pl.col("d") + 1), on=["id", "d"])[lag_name(28)].null_count()
+        == 0
+    )
 
 
-def test_per_store_equals_whole() -> None:
+def test_per_store_equals_whole(make_sales_long: SalesLong) -> None:
     sl = make_sales_long(n_stores=3, items_per_store=4, n_days=120, seed=7)
     whole = build_features(sl)
     ctx = feature_context(sl)
@@ -231,7 +238,7 @@ def test_per_store_equals_whole() -> None:
     assert_frame_equal(pl.concat(list(iter_feature_batches(sl.lazy(), workers=2))), whole)
 
 
-def test_write_features_streams_same_table(tmp_path) -> None:
+def test_write_features_streams_same_table(make_sales_long: SalesLong, tmp_path) -> None:
     sl = make_sales_long(n_stores=2, items_per_store=3, n_days=60, seed=4)
     path = tmp_path / "features.parquet"
     result = write_features(sl.lazy(), path)
@@ -245,7 +252,7 @@ def test_write_features_streams_same_table(tmp_path) -> None:
     assert st_lag["min"] == col.min() and st_lag["max"] == col.max()
 
 
-def test_rejects_unsorted_or_gappy_input() -> None:
+def test_rejects_unsorted_or_gappy_input(make_sales_long: SalesLong) -> None:
     sl = make_sales_long(n_stores=1, items_per_store=2, n_days=60, seed=8)
     with pytest.raises(ValueError, match="not contiguous"):
         build_features(sl.filter(pl.col("d") != 30))

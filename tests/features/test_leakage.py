@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import polars as pl
 from hypothesis import HealthCheck, given, settings
@@ -13,11 +15,10 @@ from forecasting_assets.features import (
     build_features,
     feature_columns,
     feature_context,
-    fill_short_lags,
-    short_lags_for_day,
 )
 from forecasting_assets.features.build import lag_name
-from forecasting_assets.features.sample import make_sales_long
+
+SalesLong = Callable[..., pl.DataFrame]
 
 CFG = FeatureConfig()
 
@@ -48,7 +49,9 @@ def _direct_window(sl: pl.DataFrame, origin: int, cfg: FeatureConfig) -> pl.Data
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 10_000), back=st.integers(0, 40))
-def test_direct_features_ignore_sales_after_origin(seed: int, back: int) -> None:
+def test_direct_features_ignore_sales_after_origin(
+    make_sales_long: SalesLong, seed: int, back: int
+) -> None:
     sl = make_sales_long(n_stores=2, items_per_store=3, n_days=150, seed=seed)
     origin = 150 - back  # origins up to the last history day
     perturbed = _perturb_after(sl, origin, seed + 1)
@@ -56,18 +59,18 @@ def test_direct_features_ignore_sales_after_origin(seed: int, back: int) -> None
     assert_frame_equal(_direct_window(sl, origin, CFG), _direct_window(perturbed, origin, CFG))
 
 
-def test_perturbation_is_visible_to_short_lags() -> None:
-    """The test above could fail: short lags (not direct inputs) do see the perturbed days."""
+def test_perturbation_is_visible_after_the_horizon(make_sales_long: SalesLong) -> None:
+    """The test above could fail: lag 28 of the days after the horizon reads perturbed days."""
     sl = make_sales_long(n_stores=1, items_per_store=4, n_days=150, seed=3)
     origin = 110
     perturbed = _perturb_after(sl, origin, 9)
-    window = pl.col("d").is_between(origin + 1, origin + 28)
-    a = build_features(sl).filter(window)[lag_name(1)]
-    b = build_features(perturbed).filter(window)[lag_name(1)]
+    window = pl.col("d").is_between(origin + 29, origin + 40)
+    a = build_features(sl).filter(window)[lag_name(28)]
+    b = build_features(perturbed).filter(window)[lag_name(28)]
     assert not a.equals(b)
 
 
-def test_encodings_respect_cutoff() -> None:
+def test_encodings_respect_cutoff(make_sales_long: SalesLong) -> None:
     sl = make_sales_long(n_stores=2, items_per_store=3, n_days=150, seed=12)
     origin = 100
     base = _direct_window(sl, origin, CFG).select("te_item_store", "te_store_dept")
@@ -77,28 +80,3 @@ def test_encodings_respect_cutoff() -> None:
     before = _perturb_after(sl, origin - 30, 1)
     changed = _direct_window(before, origin, CFG).select("te_item_store", "te_store_dept")
     assert not changed.equals(base)
-
-
-def test_horizon_short_lags_null_and_recursive_fill() -> None:
-    sl = make_sales_long(n_stores=1, items_per_store=3, n_days=100, seed=21)
-    table = build_features(sl)
-    last = 100
-    horizon = table.filter(pl.col("d") > last)
-    # lag 1 on the second horizon day would read the first horizon day: unknown -> null
-    assert horizon.filter(pl.col("d") == last + 2)[lag_name(1)].null_count() == 3
-    # recomputing from actuals reproduces the stored short lags on a history day
-    day = 80
-    lags = short_lags_for_day(sl, day)
-    stored = table.filter(pl.col("d") == day).select("id", *[lag_name(k) for k in CFG.short_lags])
-    assert_frame_equal(
-        lags.drop("d"), stored.with_columns(pl.exclude("id").cast(pl.Float32)), check_dtypes=True
-    )
-    # with predictions written into the horizon, the next day's lag 1 is that prediction
-    preds = sl.with_columns(
-        pl.when(pl.col("d") == last + 1).then(pl.lit(2.5)).otherwise(pl.col("sales")).alias("sales")
-    )
-    filled = fill_short_lags(table, preds, last + 2)
-    got = filled.filter(pl.col("d") == last + 2)
-    launched = sl.filter(pl.col("d") == last + 1)["is_launched"].to_list()
-    assert got[lag_name(1)].to_list() == [2.5 if ok else None for ok in launched]
-    assert filled.height == table.height
