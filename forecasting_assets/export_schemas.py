@@ -50,8 +50,8 @@ class InventoryPlanSchema(pa.DataFrameModel):
     store_id: str
     demand_class: str = pa.Field(isin=list(DEMAND_CLASSES))
     service_level: float = pa.Field(gt=0, lt=1)
-    lead_time_days: float = pa.Field(ge=0)
-    review_days: float = pa.Field(gt=0)
+    lead_time_days: pl.Int32 = pa.Field(ge=0)
+    review_days: pl.Int32 = pa.Field(gt=0)
     mean_daily_demand: float = pa.Field(ge=0)
     expected_demand_lt_review: float = pa.Field(ge=0)
     safety_stock: float

@@ -31,7 +31,7 @@ from forecasting_assets.m5.generator import (
 )
 
 REAL_DIR = Path(
-    os.environ.get("M5_SUBSET_DIR", Path(__file__).resolve().parents[2] / "shared" / "m5")
+    os.environ.get("M5_SUBSET_DIR", Path(__file__).resolve().parents[3] / "shared" / "m5")
 )
 REAL_CALENDAR = REAL_DIR / "calendar.csv"
 SIZE = {"n_stores": 10, "items_per_dept": 20, "n_days": 1941}

@@ -86,6 +86,7 @@ def test_ingest_builds_sales_long_from_generated_data(raw_dir: Path, home: Path)
     assert all(c["passed"] for c in report["checks"] if c["severity"] == "error")
 
 
+@pytest.mark.slow
 def test_real_subset_passes_validation_with_unpriced_series_as_warning(
     real_m5: Path, home: Path
 ) -> None:

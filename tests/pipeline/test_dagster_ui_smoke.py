@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 QUERY = """
 {
@@ -47,6 +47,8 @@ def graphql(port: int, query: str) -> dict:
         return json.loads(response.read())["data"]
 
 
+@pytest.mark.slow
+@pytest.mark.daemon
 @pytest.mark.timeout(240)
 def test_dg_dev_serves_assets_schedules_and_sensors(home: Path, raw_dir: Path) -> None:
     dagster_home = home / "dagster_home"

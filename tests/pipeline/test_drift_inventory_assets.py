@@ -1,139 +1,31 @@
 """drift_report and inventory_plan assets called directly on small contract-shaped fixtures."""
 
-import datetime as dt
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import dagster as dg
-import numpy as np
 import polars as pl
 import pytest
 
-from forecasting_assets.defs.assets import monitoring as mon
+from forecasting_assets.defs import checks
+from forecasting_assets.defs.assets.drift import DriftConfig, drift_report
+from forecasting_assets.defs.assets.inventory import InventoryConfig, inventory_plan
+from forecasting_assets.defs.resources import PipelineHome
 from forecasting_assets.inventory import plan_inventory
-
-START = dt.date(2014, 1, 1)
-STORES = ("CA_1", "TX_2")
-ITEMS = ("FOODS_1_001", "FOODS_1_002", "FOODS_1_003", "HOBBIES_1_001", "HOBBIES_1_002")
-QUANTILES = (
-    "005",
-    "025",
-    "050",
-    "100",
-    "165",
-    "250",
-    "500",
-    "750",
-    "835",
-    "900",
-    "950",
-    "975",
-    "995",
-)
-
-
-def make_sales_long(n_hist: int, horizon: int = 28, seed: int = 0) -> pl.DataFrame:
-    """sales_long as in CONTRACTS.md: history days + ``horizon`` days with null sales."""
-    rng = np.random.default_rng(seed)
-    total = n_hist + horizon
-    rows = []
-    for store in STORES:
-        for k, item in enumerate(ITEMS):
-            mean = 0.5 + 2.5 * k
-            sales = rng.negative_binomial(2.0, 2.0 / (2.0 + mean), total).astype(np.int32)
-            launch = 60 if k == 0 else 0  # one late launch: leading zeros are not demand
-            sales[:launch] = 0
-            dept = item.rsplit("_", 1)[0]
-            rows.append(
-                pl.DataFrame(
-                    {
-                        "id": f"{item}_{store}",
-                        "item_id": item,
-                        "dept_id": dept,
-                        "cat_id": dept.split("_")[0],
-                        "store_id": store,
-                        "state_id": store.split("_")[0],
-                        "d": np.arange(1, total + 1, dtype=np.int16),
-                        "date": [START + dt.timedelta(days=i) for i in range(total)],
-                        "wm_yr_wk": (11401 + np.arange(total) // 7).astype(np.int16),
-                        "sell_price": np.full(total, 1.0 + k, dtype=np.float32),
-                        "sales": pl.Series(sales).cast(pl.Int32),
-                        "is_launched": np.arange(total) >= launch,
-                    }
-                )
-            )
-    df = pl.concat(rows)
-    ids = df["id"].unique(maintain_order=True).to_list()
-    return df.with_columns(
-        pl.col("id").cast(pl.Enum(ids)),
-        pl.when(pl.col("d") <= n_hist).then(pl.col("sales")).alias("sales"),
-    )
-
-
-def make_features(sales_long: pl.DataFrame, drift_last_days: int = 0) -> pl.DataFrame:
-    """A few feature columns keyed by id, d (recent window scaled ×4 when drift_last_days)."""
-    last = sales_long.filter(pl.col("sales").is_not_null())["d"].max()
-    feats = sales_long.select(
-        "id", "d", "date", "store_id", "sell_price",
-        pl.col("sales").shift(28).over("id").cast(pl.Float32).alias("sales_lag_28"),
-        pl.col("sales").shift(28).rolling_mean(7).over("id").alias("sales_rmean_28_7"),
-        pl.col("date").dt.month().cast(pl.Int8).alias("month"),
-    )  # fmt: skip
-    if drift_last_days:
-        recent = pl.col("d") > last - drift_last_days
-        feats = feats.with_columns(
-            pl.when(recent).then(pl.col(c) * 4 + 3).otherwise(pl.col(c)).alias(c)
-            for c in ("sales_lag_28", "sales_rmean_28_7", "sell_price")
-        )
-    return feats
-
-
-def write_forecasts(home: Path, sales_long: pl.DataFrame, version: str, scale: float = 1.0,
-                    truth: pl.DataFrame | None = None) -> pl.DataFrame:  # fmt: skip
-    """forecasts.parquet for the horizon days: per-series mean (or ``truth`` × ``scale``)."""
-    horizon = sales_long.filter(pl.col("sales").is_null()).select(
-        "id", "item_id", "store_id", "d", "date"
-    )
-    means = sales_long.group_by("id").agg(pl.col("sales").mean().alias("m"))
-    fc = horizon.join(means, on="id")
-    if truth is not None:
-        fc = fc.join(
-            truth.select("id", "d", pl.col("sales").alias("m2")), on=["id", "d"]
-        ).with_columns(pl.col("m2").cast(pl.Float64).alias("m"))
-    fc = fc.with_columns((pl.col("m") * scale).alias("predicted_sales"))
-    qcols = [(pl.col("predicted_sales") * (0.2 + int(q) / 500)).alias(f"q{q}") for q in QUANTILES]
-    fc = fc.with_columns(*qcols).with_columns(
-        pl.col("id").cast(pl.String), pl.col("item_id").cast(pl.String), pl.col("store_id").cast(pl.String),
-        pl.col("q100").alias("lower"), pl.col("q900").alias("upper"), pl.lit(version).alias("model_version"),
-    ).select("id", "item_id", "store_id", "date", "predicted_sales", "lower", "upper",
-             *[f"q{q}" for q in QUANTILES], "model_version")  # fmt: skip
-    exports = home / "exports"
-    exports.mkdir(parents=True, exist_ok=True)
-    fc.write_parquet(exports / "forecasts.parquet")
-    return fc
-
-
-def write_backtest(home: Path, wrmsse: float) -> None:
-    frame = pl.DataFrame(
-        {
-            "model": ["lightgbm"] * 3 + ["seasonal_naive"] * 3,
-            "fold": [1, 2, 3] * 2,
-            "level": ["all"] * 6,
-            "wrmsse": [wrmsse] * 3 + [wrmsse * 1.5] * 3,
-        }
-    )
-    (home / "exports").mkdir(parents=True, exist_ok=True)
-    frame.write_parquet(home / "exports" / "backtest_metrics.parquet")
+from forecasting_assets.inventory.plan import check_plan
+from forecasting_assets.monitoring.report import check_drift_report
 
 
 def run_drift(
     sales_long: pl.DataFrame, features: pl.DataFrame, **cfg: object
 ) -> dg.MaterializeResult:
-    return mon.drift_report(
+    return drift_report(
         context=dg.build_asset_context(),
-        config=mon.DriftConfig(**cfg),
+        config=DriftConfig(**cfg),
         sales_long=sales_long.lazy(),
         features=features.lazy(),
+        home=PipelineHome(),
     )
 
 
@@ -146,11 +38,17 @@ def _no_temp_files(folder: Path) -> bool:
     return not list(folder.rglob("*.tmp"))
 
 
-def test_drift_report_writes_json_and_archive(home: Path) -> None:
-    sales = make_sales_long(500)
+def test_drift_report_writes_json_and_archive(
+    home: Path,
+    small_sales_long: Callable,
+    small_features: Callable,
+    write_forecasts: Callable,
+    write_backtest: Callable,
+) -> None:
+    sales = small_sales_long(500)
     write_forecasts(home, sales, "v1")
     write_backtest(home, 0.8)
-    result = run_drift(sales, make_features(sales))
+    result = run_drift(sales, small_features(sales))
     exports = home / "exports"
     report = json.loads((exports / "drift_report.json").read_text())
     assert {"status", "generated_at", "features", "prediction_drift", "realized_accuracy"} <= set(
@@ -171,47 +69,59 @@ def test_drift_report_writes_json_and_archive(home: Path) -> None:
     assert sidecar["backtest_wrmsse"] == pytest.approx(0.8)
     assert _meta(result.metadata["status"]) == report["status"]
     assert _no_temp_files(exports)
-    assert mon.check_drift_report_file(exports / "drift_report.json")[0]
+    assert check_drift_report(exports / "drift_report.json").passed
 
 
-def test_drift_report_alerts_on_feature_drift(home: Path) -> None:
-    sales = make_sales_long(500)
+def test_drift_report_alerts_on_feature_drift(
+    home: Path, small_sales_long: Callable, small_features: Callable, write_forecasts: Callable
+) -> None:
+    sales = small_sales_long(500)
     write_forecasts(home, sales, "v1")
-    run_drift(sales, make_features(sales, drift_last_days=28))
+    run_drift(sales, small_features(sales, drift_last_days=28))
     report = json.loads((home / "exports" / "drift_report.json").read_text())
     assert report["feature_drift"]["status"] == "alert"
     assert report["status"] == "alert"
     assert report["feature_drift"]["alert_features"] >= 2
 
 
-def test_prediction_drift_status_from_thresholds(home: Path) -> None:
-    sales = make_sales_long(500)
+def test_prediction_drift_status_from_thresholds(
+    home: Path, small_sales_long: Callable, small_features: Callable, write_forecasts: Callable
+) -> None:
+    sales = small_sales_long(500)
     write_forecasts(home, sales, "v1", scale=5.0)
-    run_drift(sales, make_features(sales))
+    run_drift(sales, small_features(sales))
     report = json.loads((home / "exports" / "drift_report.json").read_text())
     assert report["prediction_drift"]["status"] == "alert"
     assert report["status"] == "alert"
     run_drift(
-        sales, make_features(sales), prediction_change_alert=10.0, prediction_change_warn=10.0
+        sales, small_features(sales), prediction_change_alert=10.0, prediction_change_warn=10.0
     )
     report = json.loads((home / "exports" / "drift_report.json").read_text())
     assert report["prediction_drift"]["status"] == "ok"
 
 
 @pytest.mark.parametrize(("scale", "expected"), [(1.0, "ok"), (3.0, "alert")])
-def test_realized_accuracy_when_actuals_arrive(home: Path, scale: float, expected: str) -> None:
-    full = make_sales_long(528)
+def test_realized_accuracy_when_actuals_arrive(
+    home: Path,
+    scale: float,
+    expected: str,
+    small_sales_long: Callable,
+    small_features: Callable,
+    write_forecasts: Callable,
+    write_backtest: Callable,
+) -> None:
+    full = small_sales_long(528)
     old = full.filter(pl.col("d") <= 528).with_columns(
         pl.when(pl.col("d") <= 500).then(pl.col("sales")).alias("sales")
     )
     truth = full.filter(pl.col("d").is_between(501, 528))
     write_backtest(home, 0.8)
     write_forecasts(home, old, "v1", scale=scale, truth=truth)
-    run_drift(old, make_features(old))
+    run_drift(old, small_features(old))
     # A new sales file with 28 more days arrives, and a new model forecasts the next 28 days.
     write_backtest(home, 0.3)  # the archive keeps the backtest known when v1 was archived
     write_forecasts(home, full, "v2")
-    run_drift(full, make_features(full))
+    run_drift(full, small_features(full))
     report = json.loads((home / "exports" / "drift_report.json").read_text())
     realized = report["realized_accuracy"]
     assert realized is not None
@@ -239,7 +149,7 @@ def test_drift_report_check_fails_on_crafted_bad_reports(tmp_path: Path) -> None
     }
     path = tmp_path / "drift_report.json"
     path.write_text(json.dumps(good))
-    assert mon.check_drift_report_file(path)[0]
+    assert check_drift_report(path).passed
     bad_cases = [
         {**good, "status": "red"},
         {k: v for k, v in good.items() if k != "generated_at"},
@@ -248,23 +158,29 @@ def test_drift_report_check_fails_on_crafted_bad_reports(tmp_path: Path) -> None
     ]
     for bad in bad_cases:
         path.write_text(json.dumps(bad))
-        passed, message = mon.check_drift_report_file(path)
+        outcome = check_drift_report(path)
+        passed, message = outcome.passed, outcome.message
         assert not passed, bad
         assert message
     path.write_text("{not json")
-    assert not mon.check_drift_report_file(path)[0]
-    assert not mon.check_drift_report_file(tmp_path / "missing.json")[0]
+    assert not check_drift_report(path).passed
+    assert not check_drift_report(tmp_path / "missing.json").passed
 
 
 def run_inventory(sales: pl.DataFrame, **cfg: object) -> dg.MaterializeResult:
-    config = mon.InventoryConfig(validation_series=10, validation_folds=2, **cfg)
-    return mon.inventory_plan(
-        context=dg.build_asset_context(), config=config, sales_long=sales.lazy()
+    config = InventoryConfig(validation_series=10, validation_folds=2, **cfg)
+    return inventory_plan(
+        context=dg.build_asset_context(),
+        config=config,
+        sales_long=sales.lazy(),
+        home=PipelineHome(),
     )
 
 
-def test_inventory_plan_asset_writes_plan_and_validation(home: Path) -> None:
-    sales = make_sales_long(500)
+def test_inventory_plan_asset_writes_plan_and_validation(
+    home: Path, small_sales_long: Callable, write_forecasts: Callable
+) -> None:
+    sales = small_sales_long(500)
     write_forecasts(home, sales, "v1")
     result = run_inventory(sales, overrides={"TX_2": {"service_level": 0.99, "lead_time_days": 3}})
     exports = home / "exports"
@@ -290,7 +206,7 @@ def test_inventory_plan_asset_writes_plan_and_validation(home: Path) -> None:
     joined = ca.join(first14, on="id")
     assert (joined["expected_demand_lt_review"] - joined["predicted_sales"]).abs().max() < 1e-6
     assert plan.filter(pl.col("id") == "FOODS_1_003_CA_1")["unit_price"][0] == pytest.approx(3.0)
-    assert mon.check_plan_frame(plan)[0]
+    assert check_plan(plan).passed
     validation = json.loads((exports / "inventory_validation.json").read_text())
     assert [lv["target"] for lv in validation["levels"]] == [0.9, 0.95, 0.99]
     assert all(0 <= lv["achieved_cycle_service_level"] <= 1 for lv in validation["levels"])
@@ -298,18 +214,20 @@ def test_inventory_plan_asset_writes_plan_and_validation(home: Path) -> None:
     assert _no_temp_files(exports)
 
 
-def test_inventory_plan_needs_forecasts(home: Path) -> None:
+def test_inventory_plan_needs_forecasts(home: Path, small_sales_long: Callable) -> None:
     with pytest.raises(dg.Failure, match="batch_forecasts"):
-        run_inventory(make_sales_long(200))
+        run_inventory(small_sales_long(200))
 
 
-def test_inventory_checks_fail_on_crafted_bad_input(home: Path) -> None:
-    sales = make_sales_long(500)
+def test_inventory_checks_fail_on_crafted_bad_input(
+    home: Path, small_sales_long: Callable, write_forecasts: Callable
+) -> None:
+    sales = small_sales_long(500)
     write_forecasts(home, sales, "v1")
     run_inventory(sales)
     exports = home / "exports"
     plan = pl.read_parquet(exports / "inventory_plan.parquet")
-    assert mon.inventory_plan_valid().passed
+    assert checks.inventory_plan_valid(home=PipelineHome()).passed
     bad_plans = [
         pl.concat([plan, plan.head(1)]),
         plan.drop("safety_stock"),
@@ -321,10 +239,11 @@ def test_inventory_checks_fail_on_crafted_bad_input(home: Path) -> None:
         plan.head(0),
     ]  # fmt: skip
     for bad in bad_plans:
-        passed, message = mon.check_plan_frame(bad)
+        outcome = check_plan(bad)
+        passed, message = outcome.passed, outcome.message
         assert not passed and message
     bad_plans[0].write_parquet(exports / "inventory_plan.parquet")
-    assert not mon.inventory_plan_valid().passed
+    assert not checks.inventory_plan_valid(home=PipelineHome()).passed
 
     path = exports / "inventory_validation.json"
     summary = json.loads(path.read_text())
@@ -332,20 +251,22 @@ def test_inventory_checks_fail_on_crafted_bad_input(home: Path) -> None:
         {"target": 0.95, "achieved_cycle_service_level": 0.951, "fill_rate": 0.97, "cycles": 100}
     ]
     path.write_text(json.dumps(summary))
-    assert mon.inventory_service_level_validated().passed
+    assert checks.inventory_service_level_validated(home=PipelineHome()).passed
     summary["levels"][0]["achieved_cycle_service_level"] = 0.90
     path.write_text(json.dumps(summary))
-    result = mon.inventory_service_level_validated()
+    result = checks.inventory_service_level_validated(home=PipelineHome())
     assert not result.passed
     assert "off target" in _meta(result.metadata["message"])
     summary["levels"] = []
     path.write_text(json.dumps(summary))
-    assert not mon.inventory_service_level_validated().passed
+    assert not checks.inventory_service_level_validated(home=PipelineHome()).passed
 
 
-def test_plan_export_feeds_the_what_if(home: Path) -> None:
+def test_plan_export_feeds_the_what_if(
+    home: Path, small_sales_long: Callable, small_features: Callable, write_forecasts: Callable
+) -> None:
     """String ids (not Enum) work too, and the exported rows re-plan to the same levels."""
-    sales = make_sales_long(500).with_columns(pl.col("id").cast(pl.String))
+    sales = small_sales_long(500).with_columns(pl.col("id").cast(pl.String))
     write_forecasts(home, sales, "v1")
     run_inventory(sales)
     plan = pl.read_parquet(home / "exports" / "inventory_plan.parquet")
@@ -357,6 +278,6 @@ def test_plan_export_feeds_the_what_if(home: Path) -> None:
     assert (
         stricter["order_up_to"] >= plan.filter(pl.col("store_id") == "CA_1")["order_up_to"]
     ).all()
-    run_drift(sales, make_features(sales))
+    run_drift(sales, small_features(sales))
     report = json.loads((home / "exports" / "drift_report.json").read_text())
     assert report["feature_drift"]["series_sampled"] == 10

@@ -8,9 +8,11 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from forecasting_assets import scaleout
 from forecasting_assets.definitions import defs as default_defs
 from forecasting_assets.definitions_scaleout import build_scaleout_defs
-from forecasting_assets import scaleout
+
+pytestmark = pytest.mark.slow  # every test materializes the features twice (~5 s each)
 
 UPTO_FEATURES = dg.define_asset_job(
     "upto_features", selection=dg.AssetSelection.assets("features").upstream()
