@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from forecasting_assets.features.build import (
     roll_names,
 )
 from forecasting_assets.features.config import FEATURES_VERSION, FeatureConfig
+from forecasting_assets.settings import json_safe
 
 
 @dataclass(frozen=True)
@@ -121,12 +121,6 @@ def feature_specs(cfg: FeatureConfig | None = None) -> list[FeatureSpec]:
     return specs
 
 
-def _clean(v: Any) -> Any:
-    if isinstance(v, float) and (math.isnan(v) or math.isinf(v)):
-        return None
-    return v
-
-
 def build_catalog(
     cfg: FeatureConfig,
     stats: dict[str, dict[str, float | None]],
@@ -143,7 +137,7 @@ def build_catalog(
         entry["inputs"] = list(spec.inputs)
         if dtypes:
             entry["dtype"] = dtypes.get(spec.name)
-        entry["stats"] = {k: _clean(v) for k, v in stats.get(spec.name, {}).items()}
+        entry["stats"] = json_safe(stats.get(spec.name, {}))
         features.append(entry)
     return {
         "features_version": FEATURES_VERSION,
