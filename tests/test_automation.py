@@ -13,7 +13,7 @@ import pytest
 from forecasting_assets.defs import schedules, sensors
 from forecasting_assets.defs.assets import ingest
 from forecasting_assets.defs.io_manager import AtomicParquetIOManager
-from forecasting_assets.defs.resources import M5Source
+from forecasting_assets.defs.resources import M5Source, PipelineHome
 
 
 @pytest.fixture
@@ -28,6 +28,7 @@ def ingest_into(instance: dg.DagsterInstance, raw_dir: Path) -> None:
         resources={
             "io_manager": AtomicParquetIOManager(),
             "m5_source": M5Source(raw_dir=str(raw_dir), generate_if_empty=False),
+            "home": PipelineHome(),
         },
         instance=instance,
     )

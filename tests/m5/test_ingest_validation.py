@@ -12,7 +12,7 @@ import pytest
 
 from forecasting_assets.defs.assets import ingest
 from forecasting_assets.defs.io_manager import AtomicParquetIOManager
-from forecasting_assets.defs.resources import M5Source
+from forecasting_assets.defs.resources import M5Source, PipelineHome
 
 INGEST_ASSETS = [ingest.raw_calendar, ingest.raw_sales, ingest.raw_prices, ingest.sales_long]
 CAL, SALES, PRICES = "calendar.csv", "sales_train_evaluation.csv", "sell_prices.csv"
@@ -24,6 +24,7 @@ def run_ingest(raw_dir: Path) -> dg.ExecuteInProcessResult:
         resources={
             "io_manager": AtomicParquetIOManager(),
             "m5_source": M5Source(raw_dir=str(raw_dir), generate_if_empty=False),
+            "home": PipelineHome(),
         },
         raise_on_error=False,
     )
