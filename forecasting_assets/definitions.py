@@ -35,6 +35,7 @@ def build_defs(
             sensors.raw_files_sensor,
             sensors.drift_alert_sensor,
             sensors.run_failure_alert_sensor,
+            sensors.dead_run_sensor,
         ],
         resources={
             "io_manager": AtomicParquetIOManager(),
