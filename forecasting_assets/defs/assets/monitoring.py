@@ -39,6 +39,7 @@ from forecasting_assets.monitoring import (
     status_from_value,
     worst_status,
 )
+from forecasting_assets.monitoring.prometheus import write_pipeline_metrics
 from forecasting_assets.settings import atomic_write, get_settings
 
 logger = logging.getLogger(__name__)
@@ -482,6 +483,7 @@ def drift_report(
     report = compute_drift_report(sales_long, features, config, exports)
     path = exports / DRIFT_FILE
     _write_json(path, report)
+    write_pipeline_metrics(report, exports)
     context.log.info("drift_report: status %s", report["status"])
     top = [f for f in report["features"] if f["psi"] is not None][:10]
     realized = report["realized_accuracy"]
