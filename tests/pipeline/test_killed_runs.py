@@ -20,6 +20,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -73,14 +74,16 @@ class Deployment:
     def daemon(self) -> subprocess.Popen:
         return self.start("dagster-daemon", "run", "-w", str(self.workspace), name="daemon")
 
-    def queue_run(self, seconds: float) -> None:
-        """Submit a run of the tiny job to the queue, as the UI or `dagster job launch` does."""
+    def queue_run(self, seconds: float) -> str:
+        """Submit a run of the tiny job to the queue (`dagster job launch`); returns its id."""
+        run_id = str(uuid.uuid4())
         config = json.dumps({"ops": {"tracked": {"config": {"seconds": seconds}}}})
         subprocess.run(
             [str(BIN / "dagster"), "job", "launch", "-w", str(self.workspace), "-j", "tiny",
-             "--config-json", config],
+             "--config-json", config, "--run-id", run_id],
             env=self.env, check=True, capture_output=True, timeout=180,
         )  # fmt: skip
+        return run_id
 
     def log(self, name: str) -> str:
         path = self.logs / f"{name}.log"
@@ -174,15 +177,13 @@ def assert_queue_moves_on(deployment: Deployment, dead: dg.DagsterRun, tracking_
     assert {r.run_id: r.status for r in runs(deployment)}[dead.run_id] == (
         dg.DagsterRunStatus.STARTED
     ), "precondition: the killed run is left STARTED in storage"
-    deployment.release.touch()  # a retry of the killed run finishes at once
+    deployment.release.touch()  # a retry of the killed run (run_retries) finishes at once
     queued_at = time.monotonic()
-    deployment.queue_run(seconds=0)
-    newest = runs(deployment)[-1]
-    assert newest.run_id != dead.run_id
+    newest = deployment.queue_run(seconds=0)
 
     def finished():
         status = {r.run_id: r.status for r in runs(deployment)}
-        return status[newest.run_id] == dg.DagsterRunStatus.SUCCESS and status
+        return status[newest] == dg.DagsterRunStatus.SUCCESS and status
 
     status = wait_for(finished, MOVE_ON_SECONDS, "the newly queued run to succeed", deployment)
     print(f"queued run succeeded {time.monotonic() - queued_at:.0f} s after it was queued")
@@ -192,7 +193,7 @@ def assert_queue_moves_on(deployment: Deployment, dead: dg.DagsterRun, tracking_
     ids = [e.experiment_id for e in client.search_experiments()]
     by_owner = {r.data.tags.get(DAGSTER_RUN_TAG): r.info.status for r in client.search_runs(ids)}
     assert by_owner[dead.run_id] == "KILLED"
-    assert by_owner[newest.run_id] == "FINISHED"
+    assert by_owner[newest] == "FINISHED"
     assert "RUNNING" not in by_owner.values()
 
 
