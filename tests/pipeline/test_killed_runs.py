@@ -172,6 +172,21 @@ def started_run(deployment: Deployment) -> tuple[dg.DagsterRun, int]:
     return wait_for(probe, 240, "the first run to start", deployment)
 
 
+def mlflow_runs(tracking_uri: str) -> dict[str | None, str]:
+    """Status of every MLflow run, by the Dagster run that owns it."""
+    client = mlflow.MlflowClient(tracking_uri=tracking_uri)
+    ids = [e.experiment_id for e in client.search_experiments()]
+    return {r.data.tags.get(DAGSTER_RUN_TAG): r.info.status for r in client.search_runs(ids)}
+
+
+def wait_for_mlflow_run(deployment: Deployment, run_id: str, tracking_uri: str) -> None:
+    """Until the run's step has opened its MLflow run (so the kill leaves it RUNNING)."""
+    wait_for(
+        lambda: mlflow_runs(tracking_uri).get(run_id) == "RUNNING",
+        120, "the run's MLflow run", deployment,
+    )  # fmt: skip
+
+
 def assert_queue_moves_on(deployment: Deployment, dead: dg.DagsterRun, tracking_uri: str) -> None:
     """The dead run is failed, a newly queued run succeeds, and MLflow is cleaned up."""
     assert {r.run_id: r.status for r in runs(deployment)}[dead.run_id] == (
@@ -189,9 +204,7 @@ def assert_queue_moves_on(deployment: Deployment, dead: dg.DagsterRun, tracking_
     print(f"queued run succeeded {time.monotonic() - queued_at:.0f} s after it was queued")
     assert status[dead.run_id] == dg.DagsterRunStatus.FAILURE
 
-    client = mlflow.MlflowClient(tracking_uri=tracking_uri)
-    ids = [e.experiment_id for e in client.search_experiments()]
-    by_owner = {r.data.tags.get(DAGSTER_RUN_TAG): r.info.status for r in client.search_runs(ids)}
+    by_owner = mlflow_runs(tracking_uri)
     assert by_owner[dead.run_id] == "KILLED"
     assert by_owner[newest] == "FINISHED"
     assert "RUNNING" not in by_owner.values()
@@ -203,6 +216,7 @@ def test_daemon_tree_killed_during_a_run_then_restarted(
     daemon = deployment.daemon()
     deployment.queue_run(seconds=600)
     dead, pid = started_run(deployment)
+    wait_for_mlflow_run(deployment, dead.run_id, mlflow_store)
     tree = kill_tree(daemon.pid)
     assert pid in tree, "the run worker runs under the daemon's code server"
     daemon.wait(timeout=30)
@@ -222,6 +236,7 @@ def test_killed_asset_materialize_does_not_block_the_queue(
     )  # fmt: skip
     dead, pid = started_run(deployment)
     assert pid == cli.pid
+    wait_for_mlflow_run(deployment, dead.run_id, mlflow_store)
     kill_tree(cli.pid)
     cli.wait(timeout=30)
 
