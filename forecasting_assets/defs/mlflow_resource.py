@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
@@ -195,7 +196,6 @@ class MLflowResource(dg.ConfigurableResource):
 
     def _activate_shared_run(self, experiment_id: str, run_name: str | None) -> Any:
         import mlflow
-        from dagster_mlflow.resources import MlFlow
 
         if self._run_id is None:
             end_orphaned_runs(
@@ -203,19 +203,9 @@ class MLflowResource(dg.ConfigurableResource):
                 [experiment_id],
                 lambda run_id: dagster_run_in_progress(self._init.instance, run_id),
             )
-            tracker = MlFlow(
-                SimpleNamespace(
-                    log=self._init.log,
-                    dagster_run=self._init.run,
-                    run_id=self._init.run.run_id,
-                    resource_config={
-                        "experiment_name": self.experiment_name,
-                        "mlflow_tracking_uri": self.resolved_uri(),
-                        "env": {},
-                        "extra_tags": {},
-                    },
-                )
-            )
+            with warnings.catch_warnings():  # dagster-mlflow is marked beta
+                warnings.simplefilter("ignore", dg.BetaWarning)
+                tracker = self._tracker()
             self._run_id = str(tracker.mlflow_run_id or mlflow.active_run().info.run_id)
             if run_name:
                 mlflow.set_tag("mlflow.runName", run_name)
@@ -223,6 +213,24 @@ class MLflowResource(dg.ConfigurableResource):
         if active is None or active.info.run_id != self._run_id:  # ended early by the hook
             return mlflow.start_run(run_id=self._run_id)
         return active
+
+    def _tracker(self) -> Any:
+        """dagster-mlflow's tracker for this Dagster run, configured like ``mlflow_tracking``."""
+        from dagster_mlflow.resources import MlFlow
+
+        return MlFlow(
+            SimpleNamespace(
+                log=self._init.log,
+                dagster_run=self._init.run,
+                run_id=self._init.run.run_id,
+                resource_config={
+                    "experiment_name": self.experiment_name,
+                    "mlflow_tracking_uri": self.resolved_uri(),
+                    "env": {},
+                    "extra_tags": {},
+                },
+            )
+        )
 
 
 @event_list_hook(name="end_mlflow_on_run_finished", required_resource_keys={"mlflow"})
