@@ -82,24 +82,51 @@ def metrics_in(expr: str) -> set[str]:
     return {n for n in names if n.lower() not in PROMQL_WORDS}
 
 
-def dashboard() -> dict:
-    return json.loads((GRAFANA / "dashboards" / "forecasting_api.json").read_text())
+def dashboard(name: str = "forecasting_api") -> dict:
+    return json.loads((GRAFANA / "dashboards" / f"{name}.json").read_text())
 
 
-def test_dashboard_queries_only_metrics_the_api_exports() -> None:
-    board = dashboard()
-    exported = api_metric_names()
-    queried = {
+def queried_metrics(board: dict) -> set[str]:
+    return {
         name
         for panel in board["panels"]
         for target in panel["targets"]
         for name in metrics_in(target["expr"])
     }
+
+
+def test_dashboard_queries_only_metrics_the_api_exports() -> None:
+    board = dashboard()
+    exported = api_metric_names()
+    queried = queried_metrics(board)
     assert queried, "the board queries nothing"
     assert queried <= exported, f"not exported by the API: {sorted(queried - exported)}"
     titles = " ".join(p["title"].lower() for p in board["panels"])
     for topic in ("rate", "p99", "status", "source", "model version", "reloads"):
         assert topic in titles, topic
+
+
+def test_pipeline_dashboard_queries_only_the_textfile_metrics() -> None:
+    from forecasting_assets.monitoring.prometheus import pipeline_metrics
+
+    report = {
+        "status": "alert",
+        "generated_at": "2026-06-01T02:30:00+00:00",
+        "feature_drift": {"status": "alert", "alert_features": 3},
+        "features": [{"name": "sales_lag_28", "psi": 0.3, "status": "alert"}],
+        "prediction_drift": {"status": "ok", "vs_recent_actuals": {"psi": 0.01},
+                             "vs_previous_forecast": {"psi": 0.02}},
+        "realized_accuracy": {"model_version": "3", "realized_wrmsse": 0.6, "backtest_wrmsse": 0.5,
+                              "degradation": 0.2, "threshold": 0.1, "days_with_actuals": 28,
+                              "status": "alert"},
+    }  # fmt: skip
+    written = {s.name for family in pipeline_metrics(report).collect() for s in family.samples}
+    queried = queried_metrics(dashboard("forecasting_pipeline"))
+    assert queried and queried <= written, sorted(queried - written)
+    rules = (PROMETHEUS / "alerts.yml").read_text()
+    assert {"forecasting_pipeline_accuracy_degradation", "forecasting_pipeline_drift_status"} <= (
+        metrics_in(rules) & written
+    )
 
 
 def test_metric_extraction_sees_through_promql() -> None:
@@ -111,13 +138,14 @@ def test_dashboard_uses_the_provisioned_data_source() -> None:
     source = yaml.safe_load((GRAFANA / "provisioning" / "datasources" / "prometheus.yml").read_text())
     (ds,) = source["datasources"]
     assert ds["type"] == "prometheus" and ds["url"] == "http://prometheus:9090"
-    board = dashboard()
-    ids = [p["id"] for p in board["panels"]]
-    assert len(ids) == len(set(ids))
-    for panel in board["panels"]:
-        assert panel["datasource"]["uid"] == ds["uid"], panel["title"]
-        for target in panel["targets"]:
-            assert target["datasource"]["uid"] == ds["uid"]
+    for name in ("forecasting_api", "forecasting_pipeline"):
+        board = dashboard(name)
+        ids = [p["id"] for p in board["panels"]]
+        assert len(ids) == len(set(ids))
+        for panel in board["panels"]:
+            assert panel["datasource"]["uid"] == ds["uid"], panel["title"]
+            for target in panel["targets"]:
+                assert target["datasource"]["uid"] == ds["uid"]
     provider = yaml.safe_load((GRAFANA / "provisioning" / "dashboards" / "forecasting.yml").read_text())
     assert provider["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards"
 
