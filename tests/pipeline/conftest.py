@@ -1,6 +1,7 @@
 """Fixtures of the pipeline tests: small contract-shaped sales_long, features and exports."""
 
 import datetime as dt
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -143,3 +144,18 @@ def write_forecasts():
 def write_backtest():
     """``(home, wrmsse)`` writes ``exports/backtest_metrics.parquet``."""
     return _write_backtest
+
+@pytest.fixture(scope="session")
+def mlflow_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import mlflow
+
+    db = tmp_path_factory.mktemp("mlflow_template") / "mlflow.db"
+    mlflow.MlflowClient(tracking_uri=f"sqlite:///{db}").search_experiments()  # creates + migrates
+    return db
+
+
+@pytest.fixture
+def mlflow_store(home: Path, mlflow_template: Path) -> str:
+    """``home``'s MLflow store, already migrated; returns its tracking URI."""
+    shutil.copy(mlflow_template, home / "mlflow.db")
+    return f"sqlite:///{home / 'mlflow.db'}"

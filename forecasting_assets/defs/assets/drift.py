@@ -10,6 +10,7 @@ import polars as pl
 
 from forecasting_assets.contracts import DRIFT_REPORT_FILE
 from forecasting_assets.defs.resources import PipelineHome
+from forecasting_assets.monitoring.prometheus import write_pipeline_metrics
 from forecasting_assets.monitoring.report import (
     DriftParams,
     compute_drift_report,
@@ -49,6 +50,7 @@ def drift_report(
     report = compute_drift_report(sales_long, features, config, exports)
     path = exports / DRIFT_REPORT_FILE
     write_json(path, report)
+    write_pipeline_metrics(report, exports)
     context.log.info("drift_report: status %s", report["status"])
     realized = report["realized_accuracy"]
     return dg.MaterializeResult(

@@ -2,13 +2,17 @@
 
 import json
 import os
+import subprocess
+import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import ClassVar
 
 import dagster as dg
 import pytest
+from dagster._core.events import DagsterEvent
 
 from forecasting_assets.defs import schedules, sensors
 from forecasting_assets.defs.assets import ingest
@@ -150,3 +154,54 @@ def test_run_failure_sensor_records_alert_and_calls_webhook(
     alert = json.loads(lines[-1])
     assert alert["job"] == "failing_job" and alert["run_id"] == result.run_id
     assert _Capture.received and _Capture.received[-1]["run_id"] == result.run_id
+
+
+def _started_run(instance: dg.DagsterInstance, pid: int) -> dg.DagsterRun:
+    """A run marked STARTED by a RUN_START event from process ``pid``, as a run worker logs."""
+    @dg.op
+    def noop() -> None:
+        pass
+
+    @dg.job
+    def worker_job() -> None:
+        noop()
+
+    run = instance.create_run_for_job(worker_job)
+    event = DagsterEvent(
+        event_type_value=dg.DagsterEventType.RUN_START.value, job_name=run.job_name, pid=pid
+    )
+    instance.report_dagster_event(event, run.run_id)
+    assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.STARTED
+    return run
+
+
+def test_fail_dead_runs_fails_only_runs_whose_worker_is_gone(instance: dg.DagsterInstance) -> None:
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    dead = _started_run(instance, gone.pid)
+    live = _started_run(instance, os.getpid())
+    now = time.time()
+
+    assert sensors.fail_dead_runs(instance, now) == []  # within the grace period
+    later = now + sensors.DEAD_RUN_GRACE_SECONDS + 1
+    assert sensors.fail_dead_runs(instance, later) == [dead.run_id]
+    assert instance.get_run_by_id(dead.run_id).status == dg.DagsterRunStatus.FAILURE
+    assert instance.get_run_by_id(live.run_id).status == dg.DagsterRunStatus.STARTED
+    failure = instance.get_records_for_run(
+        dead.run_id, of_type=dg.DagsterEventType.RUN_FAILURE
+    ).records[0]
+    assert f"process {gone.pid} is gone" in failure.event_log_entry.message
+    assert sensors.fail_dead_runs(instance, later) == []  # already failed: nothing to do
+
+
+def test_process_alive_rejects_a_reused_pid() -> None:
+    assert sensors.process_alive(os.getpid(), started_by=time.time())
+    # This process started after 2001: a run started then cannot have been its work.
+    assert not sensors.process_alive(os.getpid(), started_by=1_000_000_000.0)
+
+
+def test_dead_run_sensor_is_in_the_code_location() -> None:
+    from forecasting_assets.definitions import defs
+
+    sensor = defs.resolve_sensor_def("dead_run_sensor")
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
