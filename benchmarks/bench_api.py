@@ -45,6 +45,7 @@ import polars as pl
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests" / "api"))
 
 import api_fixtures as fx  # noqa: E402
 from _measure import memory_kib  # noqa: E402

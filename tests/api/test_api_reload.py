@@ -14,8 +14,6 @@ import httpx
 import polars as pl
 from api_fixtures import auth, copy_home, running_server, wait_for
 
-pytest_plugins = ["conftest_api"]
-
 RELOAD = {"FORECASTING_API_RELOAD_SECONDS": "0.2"}
 
 

@@ -24,8 +24,6 @@ import httpx
 import pytest
 from api_fixtures import wait_for
 
-pytest_plugins = ["conftest_api"]
-
 SECRET_KEY = "sk-live-0123456789abcdef"
 MARKER = "BODYMARKER_7f3a"
 MIN_REQUESTS = 1000
