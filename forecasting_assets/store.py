@@ -289,14 +289,14 @@ def download_model(version: str, dst: Path) -> Path:
     """Copy the files of registered version ``version`` into ``dst`` (no model code runs)."""
     from mlflow import artifacts
 
+    client = _client()
+    if client is None:
+        raise FileNotFoundError(f"no MLflow registry at {tracking_uri()}")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     dst.mkdir(parents=True, exist_ok=True)
-    uri = tracking_uri()
+    source = client.get_model_version_download_uri(MODEL_NAME, version)
     local = artifacts.download_artifacts(
-        artifact_uri=f"models:/{MODEL_NAME}/{version}",
-        dst_path=str(dst),
-        tracking_uri=uri,
-        registry_uri=uri,
+        artifact_uri=source, dst_path=str(dst), tracking_uri=tracking_uri()
     )
     return Path(local)
 

@@ -27,8 +27,11 @@ PREDICT_ERRORS: dict[int | str, dict[str, Any]] = {
     **AUTH_ERRORS,
     404: err("Unknown item, store or series"),
     408: err("Request body not received in time"),
-    413: err("Request body too large, or more items than FORECASTING_API_MAX_BATCH"),
-    422: err("Malformed body, wrong types, or a date outside the data"),
+    413: err("Request body too large (FORECASTING_API_MAX_BODY_BYTES)"),
+    422: err(
+        "Malformed body, wrong types, more items than FORECASTING_API_MAX_BATCH, or a date "
+        "outside the data"
+    ),
     503: err("Forecasts / model not loaded yet, or the request timed out"),
 }
 PLAN_INLINE_MAX = 2000
@@ -80,7 +83,11 @@ async def predict_batch(
     settings: SettingsDep,
 ) -> Response:
     if len(body.items) > settings.max_batch:
-        return error(413, f"too many items: {len(body.items)} > {settings.max_batch}")
+        return error(  # 422 as for any schema violation (maxItems in the OpenAPI schema)
+            422,
+            f"items: too many items: {len(body.items)} > {settings.max_batch} "
+            "(FORECASTING_API_MAX_BATCH)",
+        )
     try:
         answers = await _answer(snap, metrics, body.items)
     except PredictionError as exc:

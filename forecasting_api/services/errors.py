@@ -7,6 +7,10 @@ class LoadError(RuntimeError):
     """A materialized file or model could not be loaded."""
 
 
+class TransientLoadError(LoadError):
+    """A load failed for a reason that may pass (e.g. the registry was mid-write): retried."""
+
+
 class SourceUnavailable(RuntimeError):
     """A source cannot be asked for its current version (e.g. the registry is unreachable)."""
 

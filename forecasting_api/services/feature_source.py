@@ -3,20 +3,48 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
 from forecasting_api.services.errors import LoadError
-from forecasting_api.services.forecast_index import strip_suffix
+from forecasting_api.services.forecast_index import epoch_day, strip_suffix
 from forecasting_assets import store
 from forecasting_assets.modeling.recent import CONTEXT_DAYS, RECENT_COLUMNS, with_recent_features
 
 SMOKE_ROWS = 8
 MAX_INDEXED_SERIES = 256  # more series in one fallback: one scan is cheaper than slices
+CACHED_SERIES = 256
+"""Prepared series kept per features table (~0.5 MB each at M5 width and 1,941 days)."""
+MAX_CACHED_PER_CALL = 32  # more series in one call: read them without the cache
+
+
+class _SeriesCache:
+    """LRU of prepared series frames (thread-safe; a computation happens outside the lock)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[tuple[str, tuple[str, ...]], tuple[np.ndarray, pl.DataFrame]]
+        self._items = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, tuple[str, ...]]) -> tuple[np.ndarray, pl.DataFrame] | None:
+        with self._lock:
+            got = self._items.get(key)
+            if got is not None:
+                self._items.move_to_end(key)
+            return got
+
+    def put(self, key: tuple[str, tuple[str, ...]], value: tuple[np.ndarray, pl.DataFrame]) -> None:
+        with self._lock:
+            self._items[key] = value
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
 
 
 @dataclass(frozen=True, eq=False)
@@ -37,6 +65,8 @@ class FeatureSource:
     max_date: dt.date
     history_end: dt.date | None
     runs: dict[str, tuple[int, int]] | None = None
+    schema: dict[str, pl.DataType] = field(default_factory=dict)
+    cache: _SeriesCache = field(default_factory=lambda: _SeriesCache(CACHED_SERIES), repr=False)
 
     @classmethod
     def load(cls) -> FeatureSource | None:
@@ -85,6 +115,7 @@ class FeatureSource:
             max_date=rng["hi"][0],
             history_end=rng["he"][0] if "he" in rng.columns else None,
             runs=_series_runs(lf),
+            schema=dict(schema),
         )
 
     def missing(self, columns: Sequence[str]) -> list[str]:
@@ -98,6 +129,8 @@ class FeatureSource:
         Recent-sales features the table does not hold (the recursive model's inputs) are computed
         from the :data:`CONTEXT_DAYS` days before each date, as in training.
         """
+        if self.runs is not None and len({p[0] for p in pairs}) <= MAX_CACHED_PER_CALL:
+            return self._fetch_cached(pairs, tuple(columns))
         want = pl.DataFrame(
             {"id": [p[0] for p in pairs], "date": [p[1] for p in pairs]},
             schema={"id": pl.String, "date": pl.Date},
@@ -112,6 +145,59 @@ class FeatureSource:
         extra = [c for c in ("sales", "is_launched") if c not in cols]
         rows = with_recent_features(self._read(window, [*cols, *extra]), day="date")
         return want.join(rows.select("id", *cols, *recent), on=["id", "date"], how="inner")
+
+    def _fetch_cached(
+        self, pairs: Sequence[tuple[str, dt.date]], columns: tuple[str, ...]
+    ) -> pl.DataFrame:
+        """Rows from the prepared frames of the series (read and prepared once per series)."""
+        by_series: dict[str, set[int]] = {}
+        for sid, d in dict.fromkeys(pairs):
+            by_series.setdefault(sid, set()).add(epoch_day(d))
+        parts = []
+        for sid, days in by_series.items():
+            prepared = self._series(sid, columns)
+            if prepared is None:
+                continue
+            day, frame = prepared
+            want = np.fromiter(sorted(days), np.int64, len(days))
+            k = np.minimum(np.searchsorted(day, want), len(day) - 1)
+            rows = k[day[k] == want]
+            if len(rows):
+                parts.append(frame[rows.tolist()])
+        if not parts:
+            return self._empty(columns)
+        return pl.concat(parts)
+
+    def _empty(self, columns: Sequence[str]) -> pl.DataFrame:
+        out: dict[str, pl.DataType] = {"id": pl.String(), "date": pl.Date()}
+        out |= {c: self.schema.get(c, pl.Float32()) for c in columns if c not in out}
+        return pl.DataFrame(schema=out)
+
+    def _series(self, sid: str, columns: tuple[str, ...]) -> tuple[np.ndarray, pl.DataFrame] | None:
+        """``(epoch days, frame)`` of every day of series ``sid`` with ``columns``, cached."""
+        key = (sid, columns)
+        got = self.cache.get(key)
+        if got is not None:
+            return got
+        run = self.runs.get(sid) if self.runs is not None else None
+        if run is None:
+            return None
+        recent = [c for c in columns if c in RECENT_COLUMNS and c not in self.columns]
+        cols = [c for c in columns if c not in ("id", "date", *recent)]
+        extra = [c for c in ("sales", "is_launched") if recent and c not in cols]
+        frame = (
+            pl.scan_parquet(self.path)
+            .slice(*run)
+            .select(pl.col("id").cast(pl.String), "date", *cols, *extra)
+            .collect()
+            .sort("date")
+        )
+        if recent:
+            frame = with_recent_features(frame, day="date")
+        frame = frame.select("id", "date", *[c for c in columns if c not in ("id", "date")])
+        got = (frame["date"].cast(pl.Int32).to_numpy().astype(np.int64), frame)
+        self.cache.put(key, got)
+        return got
 
     def _read(self, want: pl.DataFrame, cols: list[str]) -> pl.DataFrame:
         got = self._fetch_slices(want, cols)

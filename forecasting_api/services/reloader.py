@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from forecasting_api.services.errors import LoadError, SourceUnavailable
+from forecasting_api.services.errors import LoadError, SourceUnavailable, TransientLoadError
 from forecasting_api.services.feature_source import FeatureSource
 from forecasting_api.services.forecast_index import ForecastIndex, forecasts_path
 from forecasting_api.services.model_bundle import load_model_bundle, smoke_test
@@ -181,10 +181,12 @@ class ServiceState:
         if failed is not None and failed[0] == token:  # known bad version: do not retry
             errors[src.name] = failed[1]
             return False
+        transient = False
         try:
             new = src.load(parts)
         except LoadError as exc:
             message = f"{exc}{keep}"
+            transient = isinstance(exc, TransientLoadError)
         except Exception as exc:  # never let a reload kill the service
             logger.exception("%s reload crashed", src.name)
             message = f"{src.what} could not be loaded ({type(exc).__name__}: {exc}){keep}"
@@ -196,7 +198,8 @@ class ServiceState:
             parts[src.name] = new
             self.status.failed.pop(src.name, None)
             return True
-        self.status.failed[src.name] = (token, message)
+        if not transient:  # a verified failure: not retried until the version changes
+            self.status.failed[src.name] = (token, message)
         errors[src.name] = message
         logger.error("%s reload failed: %s", src.name, message)
         if self._on_failure is not None:
