@@ -261,12 +261,17 @@ def forecasts_from_model(features: pl.DataFrame, version: str, tracking_uri: str
     )
 
 
-def build_home(root: Path, with_model: bool = True, with_forecasts: bool = True) -> Home:
-    """Materialize the fixture home under ``root``."""
+def build_home(
+    root: Path,
+    with_model: bool = True,
+    with_forecasts: bool = True,
+    features: pl.DataFrame | None = None,
+) -> Home:
+    """Materialize the fixture home under ``root`` (``features`` default: :func:`make_features`)."""
     home = Path(root).resolve()
     (home / "assets").mkdir(parents=True, exist_ok=True)
     (home / "exports").mkdir(parents=True, exist_ok=True)
-    features = make_features()
+    features = make_features() if features is None else features
     features.write_parquet(home / "assets" / "features.parquet")
     uri = f"sqlite:///{home / 'mlflow.db'}"
     if with_model:
@@ -473,6 +478,7 @@ def server_process(env: dict[str, str], log: Path, timeout: float = 180.0) -> It
             env=full,
             stdout=out,
             stderr=subprocess.STDOUT,
+            cwd=log.parent,  # uvicorn puts its working directory first on sys.path
         )
     url = f"http://127.0.0.1:{port}"
     try:

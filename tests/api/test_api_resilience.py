@@ -130,6 +130,13 @@ def test_forwarded_for_from_loopback_does_not_buy_new_buckets(api_home: fx.Home)
             for k in range(6)
         ]
         assert codes == [401] * 3 + [429] * 3
+    trusted = {**env, "FORECASTING_API_TRUSTED_PROXIES": "127.0.0.1"}
+    with running_server(trusted) as url, httpx.Client(base_url=url, timeout=30) as c:
+        codes = [  # behind a trusted proxy, each forwarded client has its own bucket
+            c.get("/info", headers={"X-Forwarded-For": f"10.0.0.{k}", **auth("guess")}).status_code
+            for k in range(6)
+        ]
+        assert codes == [401] * 6
 
 
 def test_stalled_body_gets_408_and_is_closed(api_home: fx.Home) -> None:
@@ -149,6 +156,35 @@ def test_stalled_body_gets_408_and_is_closed(api_home: fx.Home) -> None:
             waited = time.monotonic() - t0
         assert got.startswith(b"HTTP/1.1 408") and b"not received within 1 s" in got
         assert 0.8 < waited < 5  # answered, then the server closed the connection
+
+
+def test_whole_request_timeout_answers_503(api_home: fx.Home) -> None:
+    env = {
+        **api_home.env(),
+        "FORECASTING_API_BODY_TIMEOUT_SECONDS": "30",
+        "FORECASTING_API_REQUEST_TIMEOUT_SECONDS": "1",
+    }
+    with running_server(env) as url:
+        host, port = url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as s:
+            s.sendall(
+                b"POST /predict HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+                + fx.KEYS[0].encode()
+                + b"\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n"
+            )
+            t0 = time.monotonic()
+            got = b""
+            try:
+                for _ in range(8):  # a trickle: each byte in time, the whole far too slow
+                    s.sendall(b" ")
+                    time.sleep(0.3)
+            except OSError:
+                pass
+            while chunk := s.recv(65536):
+                got += chunk
+            waited = time.monotonic() - t0
+        assert got.startswith(b"HTTP/1.1 503") and b"timed out after 1 s" in got
+        assert waited < 6
 
 
 @pytest.mark.slow
