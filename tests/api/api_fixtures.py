@@ -18,6 +18,7 @@ import datetime as dt
 import json
 import os
 import shutil
+import signal
 import socket
 import threading
 import time
@@ -449,11 +450,13 @@ def set_champion(tracking_uri: str, version: str) -> None:
 
 
 @contextlib.contextmanager
-def server_process(env: dict[str, str], log: Path, timeout: float = 180.0) -> Iterator[tuple]:
+def server_process(
+    env: dict[str, str], log: Path, timeout: float = 180.0, ready: bool = False
+) -> Iterator[tuple]:
     """``uvicorn forecasting_api.main:app`` as a child process; yield ``(url, process)``.
 
     A crash of the server (e.g. a segfault) then shows as the process' exit code instead of
-    killing the test session.
+    killing the test session. ``ready``: also wait until ``/health`` says ready.
     """
     import subprocess
     import sys
@@ -474,7 +477,15 @@ def server_process(env: dict[str, str], log: Path, timeout: float = 180.0) -> It
     uvicorn = str(Path(sys.executable).with_name("uvicorn"))
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [uvicorn, "forecasting_api.main:app", "--host", "127.0.0.1", "--port", str(port)],
+            [
+                uvicorn,
+                "forecasting_api.main:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--no-access-log",
+            ],
             env=full,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -489,7 +500,8 @@ def server_process(env: dict[str, str], log: Path, timeout: float = 180.0) -> It
                     f"server exited with {proc.returncode}: {log.read_text()[-2000:]}"
                 )
             try:
-                if httpx.get(f"{url}/health", timeout=5).status_code == 200:
+                r = httpx.get(f"{url}/health", timeout=5)
+                if r.status_code == 200 and (r.json()["ready"] or not ready):
                     break
             except httpx.HTTPError:
                 pass
@@ -499,7 +511,7 @@ def server_process(env: dict[str, str], log: Path, timeout: float = 180.0) -> It
         yield url, proc
     finally:
         if proc.poll() is None:
-            proc.terminate()
+            proc.send_signal(signal.SIGINT)
             try:
                 proc.wait(timeout=30)
             except Exception:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import socket
 import time
@@ -17,6 +18,25 @@ RELOAD = {"FORECASTING_API_RELOAD_SECONDS": "0.3"}
 
 def _health(url: str) -> dict:
     return httpx.get(f"{url}/health", timeout=30).json()
+
+
+def _post_head(url: str, length: int) -> socket.socket:
+    """A socket that has sent the head of an authorized ``POST /predict`` and no body yet."""
+    host, port = url.removeprefix("http://").split(":")
+    s = socket.create_connection((host, int(port)), timeout=10)
+    s.sendall(
+        b"POST /predict HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + fx.KEYS[0].encode()
+        + b"\r\nContent-Type: application/json\r\nContent-Length: "
+        + str(length).encode() + b"\r\n\r\n"
+    )  # fmt: skip
+    return s
+
+
+def _read_all(s: socket.socket) -> bytes:
+    got = b""
+    while chunk := s.recv(65536):
+        got += chunk
+    return got
 
 
 def _truncate_booster(home: fx.Home, version: str) -> Path:
@@ -141,21 +161,13 @@ def test_forwarded_for_from_loopback_does_not_buy_new_buckets(api_home: fx.Home)
 
 def test_stalled_body_gets_408_and_is_closed(api_home: fx.Home) -> None:
     env = {**api_home.env(), "FORECASTING_API_BODY_TIMEOUT_SECONDS": "1"}
-    with running_server(env) as url:
-        host, port = url.removeprefix("http://").split(":")
-        with socket.create_connection((host, int(port)), timeout=10) as s:
-            s.sendall(
-                b"POST /predict HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
-                + fx.KEYS[0].encode()
-                + b'\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n{"item'
-            )
-            t0 = time.monotonic()
-            got = b""
-            while chunk := s.recv(65536):
-                got += chunk
-            waited = time.monotonic() - t0
-        assert got.startswith(b"HTTP/1.1 408") and b"not received within 1 s" in got
-        assert 0.8 < waited < 5  # answered, then the server closed the connection
+    with running_server(env) as url, _post_head(url, 200) as s:
+        s.sendall(b'{"item')
+        t0 = time.monotonic()
+        got = _read_all(s)
+        waited = time.monotonic() - t0
+    assert got.startswith(b"HTTP/1.1 408") and b"not received within 1 s" in got
+    assert 0.8 < waited < 5  # answered, then the server closed the connection
 
 
 def test_whole_request_timeout_answers_503(api_home: fx.Home) -> None:
@@ -164,27 +176,16 @@ def test_whole_request_timeout_answers_503(api_home: fx.Home) -> None:
         "FORECASTING_API_BODY_TIMEOUT_SECONDS": "30",
         "FORECASTING_API_REQUEST_TIMEOUT_SECONDS": "1",
     }
-    with running_server(env) as url:
-        host, port = url.removeprefix("http://").split(":")
-        with socket.create_connection((host, int(port)), timeout=10) as s:
-            s.sendall(
-                b"POST /predict HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
-                + fx.KEYS[0].encode()
-                + b"\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n"
-            )
-            t0 = time.monotonic()
-            got = b""
-            try:
-                for _ in range(8):  # a trickle: each byte in time, the whole far too slow
-                    s.sendall(b" ")
-                    time.sleep(0.3)
-            except OSError:
-                pass
-            while chunk := s.recv(65536):
-                got += chunk
-            waited = time.monotonic() - t0
-        assert got.startswith(b"HTTP/1.1 503") and b"timed out after 1 s" in got
-        assert waited < 6
+    with running_server(env) as url, _post_head(url, 200) as s:
+        t0 = time.monotonic()
+        with contextlib.suppress(OSError):
+            for _ in range(8):  # a trickle: each byte in time, the whole far too slow
+                s.sendall(b" ")
+                time.sleep(0.3)
+        got = _read_all(s)
+        waited = time.monotonic() - t0
+    assert got.startswith(b"HTTP/1.1 503") and b"timed out after 1 s" in got
+    assert waited < 6
 
 
 @pytest.mark.slow
