@@ -5,11 +5,13 @@ file, before any Python exception could be caught. So a new version is never ope
 serving process first: its artifacts are downloaded to a private folder and fingerprinted
 (SHA-256 of every file), a child process (:mod:`.model_check`) loads that folder and predicts
 a few real feature rows, and only when the child exits cleanly, and the files still have the
-same fingerprint, does the serving process load the very same folder.
+same fingerprint, does the serving process load the very same folder. A passed check is
+remembered by fingerprint (and LightGBM version), so a restart loads the same files at once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -39,6 +41,8 @@ logger = logging.getLogger(__name__)
 CHECK_TIMEOUT_S = 300.0
 """Most seconds the child may take to load and smoke-test a version."""
 SMOKE_FILE = "smoke_rows.parquet"
+VERIFIED_DIR = Path(tempfile.gettempdir()) / "forecasting_api_verified"
+"""Markers of model files that passed the child check (a restart need not check them again)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -206,6 +210,12 @@ def _exit_reason(code: int) -> str:
     return f"exited with code {code}"
 
 
+def _verified_marker(digest: str) -> Path:
+    """Where a passed check of these exact files (and this LightGBM) is remembered."""
+    key = hashlib.sha256(f"{digest}|{lgb.__version__}|{sys.version}".encode()).hexdigest()
+    return VERIFIED_DIR / key
+
+
 def check_in_child(model_dir: Path, rows: Path | None, timeout: float = CHECK_TIMEOUT_S) -> int:
     """Load ``model_dir`` and predict ``rows`` in a child process; the number of rows checked.
 
@@ -274,9 +284,16 @@ def _verified_load(info: dict[str, Any], features: FeatureSource | None) -> Mode
                 rows_path = Path(tmp) / SMOKE_FILE
                 rows.write_parquet(rows_path)
         digest = digest_tree(local)
-        checked = check_in_child(local, rows_path)
-        if digest_tree(local) != digest:
-            raise LoadError("model files changed during the check")
+        marker = _verified_marker(digest)
+        if marker.is_file():
+            checked = -1
+        else:
+            checked = check_in_child(local, rows_path)
+            if digest_tree(local) != digest:
+                raise LoadError("model files changed during the check")
+            with contextlib.suppress(OSError):
+                marker.parent.mkdir(parents=True, exist_ok=True)
+                marker.write_text(str(info["version"]))
         model = mlflow.pyfunc.load_model(str(local))  # the very files the child verified
     importance, importance_source = _importance_from(info, model)
     return ModelBundle(
@@ -289,9 +306,13 @@ def _verified_load(info: dict[str, Any], features: FeatureSource | None) -> Mode
         calibration=_calibration_of(model),
         loaded_at=dt.datetime.now(dt.UTC),
         direct=direct_predictor(model, cols, features.schema if features is not None else None),
-        smoke_test=f"ok ({checked} rows, in a child process)"
-        if checked
-        else "loaded in a child process; no feature rows to predict",
+        smoke_test=(
+            "ok (these files passed the child-process check before)"
+            if checked < 0
+            else f"ok ({checked} rows, in a child process)"
+            if checked
+            else "loaded in a child process; no feature rows to predict"
+        ),
         digest=digest,
     )
 

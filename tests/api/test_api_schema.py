@@ -26,6 +26,8 @@ SECRET_KEY = "sk-live-0123456789abcdef"
 MARKER = "BODYMARKER_7f3a"
 MIN_REQUESTS = 1000
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def api_process(
