@@ -245,16 +245,33 @@ def champion_info() -> dict | None:
     Keys: name, version, run_id, registered_at (ISO), params, metrics, tags, source.
     ``None`` when there is no registry or no version with the alias yet.
     """
-    from datetime import UTC, datetime
-
-    from mlflow.exceptions import MlflowException
-
     client = _client()
     if client is None:
         return None
     version = _champion_version(client)
-    if version is None:
-        return None
+    return None if version is None else _version_info(client, version)
+
+
+def version_info(version: str) -> dict | None:
+    """The facts of :func:`champion_info` for any registered version, ``None`` if no registry."""
+    client = _client()
+    return None if client is None else _version_info(client, version)
+
+
+def model_versions() -> list[str]:
+    """Registered versions of the model, newest first (empty without a registry)."""
+    client = _client()
+    if client is None:
+        return []
+    found = client.search_model_versions(f"name='{MODEL_NAME}'")
+    return [str(v) for v in sorted((int(mv.version) for mv in found), reverse=True)]
+
+
+def _version_info(client: Any, version: str) -> dict:
+    from datetime import UTC, datetime
+
+    from mlflow.exceptions import MlflowException
+
     mv = client.get_model_version(MODEL_NAME, version)
     params: dict[str, Any] = {}
     metrics: dict[str, float] = {}

@@ -259,6 +259,20 @@ def load_model_bundle(features: FeatureSource | None) -> ModelBundle | None:
         raise type(exc)(f"champion v{version}: {exc}") from exc
 
 
+def load_last_good(features: FeatureSource | None, bad: str, tries: int = 3) -> ModelBundle | None:
+    """The newest older version than ``bad`` that passes the check (at most ``tries``)."""
+    older = [v for v in store.model_versions() if int(v) < int(bad)][:tries]
+    for version in older:
+        info = store.version_info(version)
+        if info is None:
+            return None
+        try:
+            return _verified_load(info, features)
+        except LoadError as exc:
+            logger.warning("fallback v%s refused too: %s", version, exc)
+    return None
+
+
 def _verified_load(info: dict[str, Any], features: FeatureSource | None) -> ModelBundle:
     import mlflow.pyfunc
     from mlflow.models import Model

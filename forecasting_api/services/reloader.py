@@ -21,7 +21,7 @@ from typing import Any
 from forecasting_api.services.errors import LoadError, SourceUnavailable, TransientLoadError
 from forecasting_api.services.feature_source import FeatureSource
 from forecasting_api.services.forecast_index import ForecastIndex, forecasts_path
-from forecasting_api.services.model_bundle import load_model_bundle, smoke_test
+from forecasting_api.services.model_bundle import load_last_good, load_model_bundle, smoke_test
 from forecasting_api.services.snapshot import Snapshot
 from forecasting_assets import store
 
@@ -46,6 +46,8 @@ class Source:
     """Message when the served part's source has disappeared."""
     unavailable_key: str = ""
     """Errors key of :class:`SourceUnavailable` (default: ``name``)."""
+    fallback: Callable[[Parts, str], Any | None] | None = None
+    """When version ``token`` fails and nothing is served: an earlier good part, if any."""
 
 
 def _champion_token() -> str | None:
@@ -83,6 +85,7 @@ SOURCES: tuple[Source, ...] = (
         lambda parts: load_model_bundle(parts["features"]),
         _champion_gone,
         unavailable_key="registry",
+        fallback=lambda parts, bad: load_last_good(parts["features"], bad),
     ),
 )
 
@@ -198,13 +201,20 @@ class ServiceState:
             parts[src.name] = new
             self.status.failed.pop(src.name, None)
             return True
-        if not transient:  # a verified failure: not retried until the version changes
-            self.status.failed[src.name] = (token, message)
-        errors[src.name] = message
         logger.error("%s reload failed: %s", src.name, message)
         if self._on_failure is not None:
             self._on_failure(src.name, message)
-        return False
+        replaced = False
+        if old is None and src.fallback is not None and not transient:
+            good = src.fallback(parts, token)
+            if good is not None:
+                parts[src.name], replaced = good, True
+                message = f"{message} (serving v{good.version}, the last good version)"
+                logger.warning("%s: serving the last good version %s", src.name, good.version)
+        if not transient:  # a verified failure: not retried until the version changes
+            self.status.failed[src.name] = (token, message)
+        errors[src.name] = message
+        return replaced
 
     def _check_model_on_features(self, parts: Parts, errors: dict[str, str]) -> None:
         """Smoke-test the served (verified) model on the served features when either changed."""
