@@ -11,8 +11,6 @@ import numpy as np
 import polars as pl
 import pytest
 
-pytest_plugins = ["conftest_api"]
-
 
 def _forecast_row(home: fx.Home, series: str, day: dt.date) -> dict:
     df = pl.read_parquet(home.home / "exports" / "forecasts.parquet")

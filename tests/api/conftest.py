@@ -1,4 +1,4 @@
-"""Fixtures for the API tests (loaded with ``pytest_plugins = ["conftest_api"]``).
+"""Fixtures for the API tests.
 
 The API is started for real: ``uvicorn.Server`` on a free loopback port in a thread (or a
 ``uvicorn forecasting_api.main:app`` subprocess), never only ``TestClient``.
@@ -6,7 +6,11 @@ The API is started for real: ``uvicorn.Server`` on a free loopback port in a thr
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))  # the helper module beside this file
 
 import api_fixtures as fx
 import httpx

@@ -12,9 +12,8 @@ from pathlib import Path
 import api_fixtures as fx
 import httpx
 import polars as pl
+import pytest
 from api_fixtures import auth, copy_home, running_server, wait_for
-
-pytest_plugins = ["conftest_api"]
 
 RELOAD = {"FORECASTING_API_RELOAD_SECONDS": "0.2"}
 
@@ -30,6 +29,7 @@ def _atomic_copy(src: Path, dst: Path) -> None:
     os.replace(tmp, dst)
 
 
+@pytest.mark.slow
 def test_starts_empty_then_picks_up_materialized_files(api_home: fx.Home, tmp_path: Path) -> None:
     home = tmp_path / "home"
     home.mkdir()
@@ -104,6 +104,7 @@ def test_corrupt_forecasts_keep_previous_then_new_file_is_served(
         assert h["forecasts"]["error"] is None and h["status"] == "ok"
 
 
+@pytest.mark.slow
 def test_champion_swap_under_load(api_home: fx.Home, tmp_path: Path) -> None:
     """Requests keep succeeding while a broken, then a good champion appear; versions switch."""
     home = copy_home(api_home, tmp_path / "home")

@@ -13,8 +13,6 @@ from api_fixtures import KEYS, auth, running_server
 from forecasting_api.security import KeyChecker, RateLimiter
 from forecasting_api.settings import ApiSettings, SettingsError, parse_rate_limit
 
-pytest_plugins = ["conftest_api"]
-
 
 def _body(home: fx.Home) -> dict[str, str]:
     return {"item_id": "FOODS_1_001_CA_1", "date": home.first_horizon_date.isoformat()}

@@ -18,6 +18,7 @@ import datetime as dt
 import json
 import os
 import shutil
+import signal
 import socket
 import threading
 import time
@@ -261,12 +262,17 @@ def forecasts_from_model(features: pl.DataFrame, version: str, tracking_uri: str
     )
 
 
-def build_home(root: Path, with_model: bool = True, with_forecasts: bool = True) -> Home:
-    """Materialize the fixture home under ``root``."""
+def build_home(
+    root: Path,
+    with_model: bool = True,
+    with_forecasts: bool = True,
+    features: pl.DataFrame | None = None,
+) -> Home:
+    """Materialize the fixture home under ``root`` (``features`` default: :func:`make_features`)."""
     home = Path(root).resolve()
     (home / "assets").mkdir(parents=True, exist_ok=True)
     (home / "exports").mkdir(parents=True, exist_ok=True)
-    features = make_features()
+    features = make_features() if features is None else features
     features.write_parquet(home / "assets" / "features.parquet")
     uri = f"sqlite:///{home / 'mlflow.db'}"
     if with_model:
@@ -385,3 +391,140 @@ def wait_for(predicate, timeout: float = 60.0, every: float = 0.1) -> bool:  # t
             return True
         time.sleep(every)
     return False
+
+
+def register_pipeline_model(tracking_uri: str, features: pl.DataFrame, seed: int = 0) -> str:
+    """Register the pipeline's own pyfunc (``LightGBMDemandModel``, ``booster_direct.txt`` and
+    its conformal calibration) trained on ``features``; make it the champion; return the version.
+    """
+    import tempfile
+
+    import lightgbm as lgb
+    import mlflow
+    import mlflow.pyfunc
+    from mlflow.models import infer_signature
+    from mlflow.tracking import MlflowClient
+
+    from forecasting_assets.modeling.predict import LightGBMDemandModel, write_model_artifacts
+    from forecasting_assets.modeling.quantiles import ConformalQuantiles
+    from forecasting_assets.modeling.train import DemandModel, ModelSpec
+
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
+    hist = features.filter(pl.col("sales").is_not_null() & pl.col("lag_28").is_not_null())
+    spec = ModelSpec(list(FEATURE_COLUMNS), [], {})
+    x = spec.to_matrix(hist)
+    y = hist["sales"].to_numpy()
+    booster = lgb.train(
+        {"objective": "poisson", "verbose": -1, "num_leaves": 7, "seed": seed},
+        lgb.Dataset(x, y, feature_name=list(FEATURE_COLUMNS)),
+        num_boost_round=20,
+    )
+    model = DemandModel({"direct": booster}, {"direct": spec}, {"direct": 1.0})
+    pred = model.predict(hist)
+    calibration = ConformalQuantiles.fit(pred, y, n_bins=4).to_dict()
+    exp = mlflow.get_experiment_by_name(EXPERIMENT)
+    with tempfile.TemporaryDirectory() as tmp, mlflow.start_run(experiment_id=exp.experiment_id):
+        mlflow.log_params({"feature_columns": json.dumps(list(FEATURE_COLUMNS))})
+        arts = write_model_artifacts(Path(tmp) / "model", model, calibration)
+        example = spec.input_frame(hist.head(5))
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=LightGBMDemandModel(),
+            artifacts=arts,
+            signature=infer_signature(example, model.predict(hist.head(5))),
+            pip_requirements=["lightgbm", "polars", "numpy", "pandas", "mlflow"],
+        )
+    mv = mlflow.register_model(info.model_uri, MODEL_NAME)
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    client.set_registered_model_alias(MODEL_NAME, "champion", mv.version)
+    return str(mv.version)
+
+
+def set_champion(tracking_uri: str, version: str) -> None:
+    """Point the champion alias at ``version``."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    client.set_registered_model_alias(MODEL_NAME, "champion", version)
+
+
+@contextlib.contextmanager
+def server_process(
+    env: dict[str, str], log: Path, timeout: float = 180.0, ready: bool = False
+) -> Iterator[tuple]:
+    """``uvicorn forecasting_api.main:app`` as a child process; yield ``(url, process)``.
+
+    A crash of the server (e.g. a segfault) then shows as the process' exit code instead of
+    killing the test session. ``ready``: also wait until ``/health`` says ready.
+    """
+    import subprocess
+    import sys
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    full = {k: v for k, v in os.environ.items() if not k.startswith("FORECASTING_API_")}
+    full |= {
+        "FORECASTING_API_KEYS": ",".join(KEYS),
+        "FORECASTING_API_RATE_LIMIT": "off",
+        "FORECASTING_API_RELOAD_SECONDS": "0",
+        "FORECASTING_API_ACCESS_LOG": "off",
+        **env,
+    }
+    uvicorn = str(Path(sys.executable).with_name("uvicorn"))
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [
+                uvicorn,
+                "forecasting_api.main:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--no-access-log",
+            ],
+            env=full,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=log.parent,  # uvicorn puts its working directory first on sys.path
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(
+                    f"server exited with {proc.returncode}: {log.read_text()[-2000:]}"
+                )
+            try:
+                r = httpx.get(f"{url}/health", timeout=5)
+                if r.status_code == 200 and (r.json()["ready"] or not ready):
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("server did not start")
+            time.sleep(0.2)
+        yield url, proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=30)
+            except Exception:
+                proc.kill()
+                proc.wait()
+
+
+def model_files(tracking_uri: str, version: str) -> Path:
+    """The stored artifact folder of registered ``version`` (where the server reads it from)."""
+    from urllib.parse import unquote, urlparse
+
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    location = client.get_model_version_download_uri(MODEL_NAME, version)
+    return Path(unquote(urlparse(location).path))

@@ -12,8 +12,6 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -24,17 +22,11 @@ import httpx
 import pytest
 from api_fixtures import wait_for
 
-pytest_plugins = ["conftest_api"]
-
 SECRET_KEY = "sk-live-0123456789abcdef"
 MARKER = "BODYMARKER_7f3a"
 MIN_REQUESTS = 1000
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
@@ -42,52 +34,16 @@ def api_process(
     api_home: fx.Home, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[str, Path]]:
     """The app started with the documented command; yields (base url, log file)."""
-    port = _free_port()
     log = tmp_path_factory.mktemp("api_proc") / "api.log"
     env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("FORECASTING_API_")},
         **api_home.env(),
         "FORECASTING_API_KEYS": f"other-key,{SECRET_KEY}",
         "FORECASTING_API_RATE_LIMIT": "100000/minute",
         "FORECASTING_API_RELOAD_SECONDS": "5",
+        "FORECASTING_API_ACCESS_LOG": "on",
     }
-    uvicorn = Path(sys.executable).with_name("uvicorn")
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                str(uvicorn),
-                "forecasting_api.main:app",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--no-access-log",
-            ],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=Path(__file__).parent.parent,
-        )
-        url = f"http://127.0.0.1:{port}"
-
-        def up() -> bool:
-            if proc.poll() is not None:
-                raise RuntimeError(f"uvicorn exited: {log.read_text()[-2000:]}")
-            try:
-                return httpx.get(f"{url}/health", timeout=2).json()["ready"]
-            except httpx.HTTPError:
-                return False
-
-        try:
-            assert wait_for(up, timeout=150, every=0.3), log.read_text()[-2000:]
-            yield url, log
-        finally:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    with fx.server_process(env, log, ready=True) as (url, _):
+        yield url, log
 
 
 def _request_counts(url: str) -> dict[str, float]:

@@ -10,15 +10,12 @@ import numpy as np
 import polars as pl
 import pytest
 
-from forecasting_api.serving import (
-    ForecastIndex,
-    LoadError,
-    PredictionError,
-    Query,
-    Snapshot,
-    poisson_interval,
-    predict,
-)
+from forecasting_api.services.errors import LoadError, PredictionError
+from forecasting_api.services.feature_source import FeatureSource
+from forecasting_api.services.forecast_index import ForecastIndex
+from forecasting_api.services.model_bundle import calibration_from, conformal_interval
+from forecasting_api.services.predictor import Query, poisson_interval, predict
+from forecasting_api.services.snapshot import Snapshot
 
 D0 = dt.date(2016, 5, 23)
 NOW = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
@@ -93,25 +90,23 @@ def test_poisson_interval_brackets_the_mean() -> None:
 
 
 def test_interval_from_calibration_uses_q10_q90_by_bin() -> None:
-    from forecasting_api.serving import interval_from_calibration
-
     cal = {
         "quantiles": [0.05, 0.1, 0.5, 0.9, 0.95],
         "edges": [1.0],
         "residuals": [[-1, -0.5, 0, 1, 2], [-3, -2, 0, 4, 6]],
     }
-    lo, hi = interval_from_calibration(cal, np.array([0.5, 3.0]))
+    parsed = calibration_from(cal)
+    assert parsed is not None
+    lo, hi = conformal_interval(parsed, np.array([0.5, 3.0]))
     assert lo.tolist() == [0.0, 1.0] and hi.tolist() == [1.5, 7.0]
-    assert interval_from_calibration({"quantiles": [0.1]}, np.array([1.0])) is None
-    assert interval_from_calibration(None, np.array([1.0])) is None
+    assert calibration_from({"quantiles": [0.1]}) is None
+    assert calibration_from(None) is None
 
 
 @pytest.mark.parametrize("layout", ["sorted", "shuffled"])
 def test_feature_fetch_reads_series_slices_or_scans(
     layout: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from forecasting_api.serving import FeatureSource
-
     feats = fx.make_features()
     if layout == "shuffled":
         feats = feats.sample(fraction=1.0, shuffle=True, seed=1)
@@ -146,7 +141,6 @@ def test_feature_fetch_computes_the_recursive_models_recent_features(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Recent-sales inputs are not in the table: fetch computes them as training did."""
-    from forecasting_api.serving import FeatureSource
     from forecasting_assets.modeling.recent import RECENT_COLUMNS, with_recent_features
 
     feats = fx.make_features().with_columns(is_launched=pl.col("d") > 3).sort("id", "date")

@@ -13,8 +13,6 @@ import pytest
 
 from forecasting_assets import store
 
-pytest_plugins = ["conftest_api"]
-
 
 @pytest.fixture()
 def empty_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
