@@ -11,16 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from dashboard.screenshots import PAGES, capture, find_chromium
+from dashboard.screenshots import PAGES, TITLES, capture, find_chromium
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "dashboard"
-TITLES = {
-    "home": "M5 demand forecasting",
-    "forecasting": "Forecasting",
-    "inventory": "Inventory",
-    "performance": "Model performance",
-    "data": "Data",
-}
 MIN_CHARTS = {"home": 2, "forecasting": 1, "inventory": 3, "performance": 6, "data": 4}
 
 pytestmark = [
