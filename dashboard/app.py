@@ -21,10 +21,10 @@ import streamlit as st  # noqa: E402
 
 from dashboard import paths  # noqa: E402
 
+# Imported in the background when the server starts (mlflow ~3-4 s, scipy.stats ~2 s), so that
+# the pages that need them (MLflow: Home, Performance; the inventory maths: Inventory, Data) find
+# them loaded. (A bare string here would be rendered by Streamlit's magic.)
 PRELOAD = ("mlflow", "forecasting_assets.inventory")
-"""Imported in the background when the server starts (mlflow ~3-4 s, scipy.stats ~2 s), so that
-the pages that need them (MLflow: Home, Performance; the inventory maths: Inventory, Data) find
-them loaded."""
 
 
 @st.cache_resource(show_spinner=False)

@@ -284,7 +284,8 @@ def recommendations(plan: pl.DataFrame) -> None:
         )
     st.caption(
         "Demand over lead time + review period is negative binomial with the forecast's mean and "
-        "dispersion (forecasting_assets.inventory.plan_inventory); costs per year."
+        "the dispersion fitted on the store's history for that period, as in the plan "
+        "(forecasting_assets.inventory: demand_distribution, plan_inventory); costs per year."
     )
 
 

@@ -223,6 +223,27 @@ def build_home(
     return summary
 
 
+PLAN_DAYS = 364 + 28 + 14
+"""History days of the plan's distribution (the pipeline's window: fit + level window + L + R)."""
+
+
+def _history_matrix(path: Path, n: int, days: int) -> np.ndarray:
+    """(series, days) sales of the last ``days`` history days, NaN before launch; rows in the
+    order of the ``id`` Enum (the order of :func:`_series`)."""
+    lf = pl.scan_parquet(path).filter(pl.col("sales").is_not_null())
+    last = lf.select(pl.col("date").max()).collect().item()
+    first = last - dt.timedelta(days=days - 1)
+    rows = (
+        lf.filter(pl.col("date") >= first, pl.col("is_launched"))
+        .select(pl.col("id").to_physical(), "date", "sales")
+        .collect()
+    )
+    matrix = np.full((n, days), np.nan)
+    col = (rows["date"] - first).dt.total_days().to_numpy()
+    matrix[rows["id"].to_numpy().astype(np.int64), col] = rows["sales"].to_numpy()
+    return matrix
+
+
 def _write_exports(
     exports: Path,
     series: pl.DataFrame,
@@ -382,25 +403,14 @@ def _write_exports(
     }
     (exports / contracts.DRIFT_REPORT_FILE).write_text(json.dumps(drift, indent=2))
 
+    # The plan as the pipeline computes it (default parameters: 7-day lead time and review).
     from forecasting_assets.inventory import plan_inventory
+    from forecasting_assets.inventory.demand import demand_distribution
 
-    mu = lam.mean(axis=1)
-    zero_share = np.exp(-mu)
-    dclass = np.where(
-        zero_share > 0.6, "lumpy", np.where(zero_share > 0.3, "intermittent", "smooth")
-    )
-    dist = pl.DataFrame(
-        {
-            "id": series["id"].cast(pl.String),
-            "item_id": series["item_id"].cast(pl.String),
-            "store_id": series["store_id"].cast(pl.String),
-            "dept_id": series["dept_id"].cast(pl.String),
-            "demand_class": dclass,
-            "mean_daily_demand": mu,
-            "dispersion": rng.uniform(1.0, 2.5, n),
-            "unit_price": price,
-        }
-    )
+    keys = series.select(pl.col("id", "item_id", "store_id", "dept_id").cast(pl.String))
+    keys = keys.with_columns(unit_price=pl.Series(price))
+    history = _history_matrix(exports.parent / "assets" / contracts.SALES_LONG_FILE, n, PLAN_DAYS)
+    dist = demand_distribution(keys, history, fc, pl.Series([14] * n))
     plan_inventory(dist).write_parquet(exports / contracts.INVENTORY_PLAN_FILE)
     check = {
         "method": "periodic review (R, S) simulated on history",
