@@ -11,7 +11,6 @@ moving the service-level slider computes one level.
 
 from __future__ import annotations
 
-import numpy as np
 import polars as pl
 import streamlit as st
 
@@ -42,21 +41,18 @@ def _store_distribution(store_id: str, lead_time: int, version: str) -> pl.DataF
     if plan is None or fc is None or found is None:
         return None
     items, matrix = found
-    series = exports.with_hierarchy(plan.filter(pl.col("store_id") == store_id))
-    series = series.select(c for c in PLAN_COLUMNS if c in series.columns)
+    series = plan.filter(pl.col("store_id") == store_id).select(
+        pl.col(PLAN_COLUMNS[:4]).cast(pl.String), *PLAN_COLUMNS[4:]
+    )
     row = {item: i for i, item in enumerate(items.to_list())}
     series = series.filter(pl.col("item_id").is_in(list(row)))
     if not series.height:
         return None
-    rows = np.array([row[i] for i in series["item_id"].to_list()], dtype=np.int64)
-    review = (
-        series["review_days"] if "review_days" in series.columns else pl.Series([7] * series.height)
-    )
     return demand_distribution(
-        series.with_columns(pl.col("id").cast(pl.String)),
-        matrix[rows],
+        series,
+        matrix[[row[i] for i in series["item_id"].to_list()]],
         fc.filter(pl.col("store_id").cast(pl.String) == store_id),
-        review.cast(pl.Int64) + lead_time,
+        series["review_days"].cast(pl.Int64) + lead_time,
     )
 
 
