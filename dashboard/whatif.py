@@ -6,7 +6,8 @@ The protection-period demand comes from ``forecasting_assets.inventory.demand.de
 for the what-if lead time + each series' review period from the plan; the policy and the cost
 curve from ``plan_inventory`` / ``cost_vs_service_curve``. The distribution is cached per store
 and lead time (a department is a filter of it), the curve per store, department and lead time, so
-moving the service-level slider computes one level.
+moving the service-level slider computes one level. At the plan's own lead time the what-if
+starts from the plan's distribution (no history read).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from forecasting_assets.inventory.demand import demand_distribution
 CURVE_LEVELS = (0.80, 0.85, 0.90, 0.95, 0.975, 0.99, 0.995)
 PLAN_COLUMNS = ["id", "item_id", "store_id", "dept_id", "review_days", "unit_price"]
 """What the what-if takes from the inventory plan: the series and their own parameters."""
+DISTRIBUTION_COLUMNS = ["demand_class", "adi", "cv2", "mean_daily_demand", "dispersion"]
+"""What ``demand_distribution`` adds, also in the plan."""
 
 
 def _version() -> str:
@@ -56,11 +59,35 @@ def _store_distribution(store_id: str, lead_time: int, version: str) -> pl.DataF
     )
 
 
+@st.cache_resource(ttl=TTL, show_spinner=False, max_entries=16)
+def _planned_distribution(store_id: str, lead_time: int, version: str) -> pl.DataFrame | None:
+    """The plan's own distribution of a store if every series is planned at ``lead_time``."""
+    del version
+    plan = exports.inventory_plan()
+    if plan is None:
+        return None
+    sub = plan.filter(pl.col("store_id") == store_id)
+    if not sub.height or (sub["lead_time_days"] != lead_time).any():
+        return None
+    return sub.select(
+        pl.col(PLAN_COLUMNS[:4]).cast(pl.String),
+        *PLAN_COLUMNS[4:],
+        *DISTRIBUTION_COLUMNS,
+    )
+
+
 def demand_for(store_id: str, dept_id: str | None, lead_time: int) -> pl.DataFrame | None:
     """Per series of a store (and department): demand class, the forecast's daily mean over
     ``lead_time`` + review days, the dispersion of that period's demand, and the plan's
-    review period and unit price."""
-    dist = _store_distribution(store_id, int(lead_time), _version())
+    review period and unit price.
+
+    At the plan's own lead time this is the plan's distribution (computed by the same function
+    in the pipeline), which needs no history read.
+    """
+    version = _version()
+    dist = _planned_distribution(store_id, int(lead_time), version)
+    if dist is None:
+        dist = _store_distribution(store_id, int(lead_time), version)
     if dist is None or not dept_id:
         return dist
     dist = dist.filter(pl.col("dept_id") == dept_id)

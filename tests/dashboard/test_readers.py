@@ -220,12 +220,19 @@ def test_what_if_is_the_plan_function_on_the_store_history(dash_home) -> None:
     got = got.sort("id")
     for col in ("mean_daily_demand", "dispersion", "safety_stock", "reorder_point", "order_up_to"):
         assert np.allclose(got[col].to_numpy(), want[col].to_numpy()), col
-    at_plan = whatif.whatif_plan(store, None, 0.95, 7)  # the plan's own settings
-    assert at_plan is not None
+    # Computed from the history at the plan's own settings, the what-if reproduces the plan.
+    dist = whatif._store_distribution(store, 7, "test")
+    assert dist is not None
+    at_plan = plan_inventory(dist, service_level=0.95, lead_time_days=7)
     planned, at_plan = plan.filter(pl.col("store_id") == store).sort("id"), at_plan.sort("id")
     assert at_plan["demand_class"].to_list() == planned["demand_class"].to_list()
     for col in ("mean_daily_demand", "dispersion", "safety_stock", "reorder_point", "order_up_to"):
         assert np.allclose(at_plan[col].to_numpy(), planned[col].to_numpy()), col
+    shown = whatif.whatif_plan(store, None, 0.95, 7)  # from the plan's columns
+    assert shown is not None
+    assert np.allclose(
+        shown.sort("id")["safety_stock"].to_numpy(), planned["safety_stock"].to_numpy()
+    )
     one_dept = whatif.whatif_plan(store, "FOODS_3", 0.9, lead)
     assert one_dept is not None and set(one_dept["dept_id"]) == {"FOODS_3"}
     assert whatif.demand_for(store, "NO_DEPT", lead) is None
