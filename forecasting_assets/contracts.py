@@ -45,6 +45,7 @@ BOTTOM_LEVEL = "item_store"
 # ----------------------------------------------------------------------------- files
 # Materialized assets, under ``<FORECASTING_HOME>/assets``.
 SALES_LONG_FILE = "sales_long.parquet"
+RAW_CALENDAR_FILE = "raw_calendar.parquet"
 FEATURES_FILE = "features.parquet"
 FEATURES_PARTITION_DIR = "features"
 """Scale-out: one ``<store>.parquet`` per store partition of ``features``."""

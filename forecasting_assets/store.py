@@ -441,3 +441,44 @@ def load_run_json_artifact(run_id: str, artifact_path: str) -> Any | None:
             return json.loads(Path(local).read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError):
             return None
+
+
+def load_inventory_validation() -> dict | None:
+    """Simulated vs target service levels of the inventory policy
+    (``inventory_validation.json``) or ``None``."""
+    from forecasting_assets.contracts import INVENTORY_VALIDATION_FILE
+
+    data = _read_json(exports_dir() / INVENTORY_VALIDATION_FILE)
+    return data if isinstance(data, dict) else None
+
+
+def list_model_versions() -> list[dict]:
+    """Registered versions of the model, newest first (``[]`` without a registry).
+
+    Keys: version (int), registered_at (UTC datetime or None), run_id, status, aliases (list).
+    """
+    from datetime import UTC, datetime
+
+    from mlflow.exceptions import MlflowException
+
+    client = _client()
+    if client is None:
+        return []
+    try:
+        aliases = client.get_registered_model(MODEL_NAME).aliases
+        versions = client.search_model_versions(f"name = '{MODEL_NAME}'")
+    except MlflowException:
+        return []
+    out = [
+        {
+            "version": int(mv.version),
+            "registered_at": datetime.fromtimestamp(mv.creation_timestamp / 1000, tz=UTC)
+            if mv.creation_timestamp
+            else None,
+            "run_id": mv.run_id,
+            "status": mv.status,
+            "aliases": sorted(a for a, v in aliases.items() if str(v) == str(mv.version)),
+        }
+        for mv in versions
+    ]
+    return sorted(out, key=lambda v: v["version"], reverse=True)

@@ -8,17 +8,17 @@ import altair as alt
 import polars as pl
 import streamlit as st
 
-from dashboard import data, ui
+from dashboard import drift, events, exports, history, tracking, ui
 
 st.title("M5 demand forecasting")
 st.caption("28-day unit-sales forecasts for every item × store, with inventory recommendations.")
 
-fc = data.forecasts()
-idx = data.series_index()
-hz = data.horizon()
-info = data.mlflow_info()
+fc = exports.forecasts()
+idx = exports.series_index()
+hz = exports.horizon()
+info = tracking.mlflow_info()
 champ = info.get("champion")
-metrics = data.backtest_metrics()
+metrics = exports.backtest_metrics()
 
 if fc is None or idx is None or hz is None:
     ui.empty_state("The forecast export (exports/forecasts.parquet)", "the `batch_forecasts` asset")
@@ -46,7 +46,7 @@ if champ:
     c[0].metric(
         "Champion model",
         f"v{champ['version']}",
-        ui.age(champ.get("creation_time")),
+        ui.age(champ.get("registered_at")),
         delta_color="off",
         delta_arrow="off",
         border=True,
@@ -91,7 +91,7 @@ else:
         "Backtest WRMSSE", "–", "no backtest yet", delta_color="off", delta_arrow="off", border=True
     )
 
-totals = data.forecast_totals()
+totals = history.forecast_totals()
 if totals:
     c[2].metric(
         "Forecast units, next 28 d",
@@ -115,15 +115,15 @@ else:
 left, right = st.columns([3, 2], gap="large")
 with left:
     st.subheader("Total units: last 90 days and the forecast")
-    daily = data.daily_totals()
+    daily = history.daily_totals()
     hist = daily.select("date", "sales") if daily is not None else None
-    tot = data.level_forecast("Total", None) if fc is not None else None
+    tot = exports.level_forecast("Total", None) if fc is not None else None
     if hist is None and tot is None:
         ui.empty_state("Sales history (assets/sales_long.parquet)", "the `sales_long` asset")
     else:
         first = hz[0] - dt.timedelta(days=90) if hz else dt.date.min
         last_day = hz[1] if hz else dt.date.max
-        marks = data.calendar_marks(first, last_day, None) if hz else None
+        marks = events.calendar_marks(first, last_day, None) if hz else None
         ui.chart(ui.forecast_chart(hist, tot, marks, show_snap=False, height=300))
 
 with right:
@@ -152,8 +152,8 @@ with right:
 left, right = st.columns(2, gap="large")
 with left:
     st.subheader("Drift")
-    report = data.drift_report()
-    status = data.drift_status(report)
+    report = exports.drift_report()
+    status = drift.drift_status(report)
     if report is None:
         ui.empty_state("The drift report (exports/drift_report.json)", "the `drift_report` asset")
     elif status == "drift":
@@ -183,7 +183,7 @@ with left:
             st.caption(f"Report generated at {report['generated_at']}")
 with right:
     st.subheader("Recent pipeline alerts")
-    alerts = data.alerts()
+    alerts = exports.alerts()
     if not alerts:
         st.success("No pipeline alerts recorded.", icon=":material/notifications_off:")
     else:

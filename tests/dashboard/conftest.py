@@ -1,9 +1,10 @@
-"""Contract-shaped sample inputs for the dashboard tests and benchmark.
+"""Fixtures of the dashboard tests, and the contract-shaped data they (and the benchmark) read.
 
-Builds, under a FORECASTING_HOME folder, what the pipeline materializes and the dashboard reads
-(see /work/notes/CONTRACTS.md): ``assets/sales_long.parquet`` and the ``exports/`` files, and
-optionally a tiny MLflow SQLite store. Scales from a few series (tests) to full M5 size (30,490
-series, ~60M sales_long rows) for ``benchmarks/bench_dashboard.py``. Synthetic and seeded.
+:func:`build_home` writes, under a FORECASTING_HOME folder, what the pipeline materializes and the
+dashboard reads (the names of ``forecasting_assets.contracts``): ``assets/sales_long.parquet``,
+``assets/raw_calendar.parquet`` and the ``exports/`` files, and optionally a tiny MLflow SQLite
+store. Scales from a few series (tests) to full M5 size (30,490 series, ~60M sales_long rows) for
+``benchmarks/bench_dashboard.py``, which loads this file by path. Synthetic and seeded.
 """
 
 from __future__ import annotations
@@ -12,15 +13,20 @@ import datetime as dt
 import json
 import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import polars as pl
+import pytest
 from scipy import stats
 
+from dashboard import ui
+from forecasting_assets import contracts
+
 START = dt.date(2011, 1, 29)
-HORIZON = 28
+HORIZON = contracts.HORIZON
 STORES = ["CA_1", "CA_2", "CA_3", "CA_4", "TX_1", "TX_2", "TX_3", "WI_1", "WI_2", "WI_3"]
 DEPTS = {  # items per department in the real M5 data (3,049 in all)
     "HOBBIES_1": 416,
@@ -50,20 +56,7 @@ SNAP_DAYS = {
     "WI": {2, 3, 5, 6, 8, 9, 11, 12, 14, 15},
 }
 BASELINES = ["seasonal_naive", "naive", "moving_average", "ses", "croston_sba"]
-LEVELS = [
-    "total",
-    "state",
-    "store",
-    "cat",
-    "dept",
-    "state_cat",
-    "state_dept",
-    "store_cat",
-    "store_dept",
-    "item",
-    "item_state",
-    "item_store",
-]
+LEVELS = list(contracts.M5_LEVELS)
 
 
 @dataclass(frozen=True)
@@ -204,7 +197,7 @@ def build_home(
     series = _series(spec)
     base, price, launch = _rates(series, rng)
     cal = calendar(spec.n_days)
-    cal.write_parquet(assets / "raw_calendar.parquet")
+    cal.write_parquet(assets / contracts.RAW_CALENDAR_FILE)
     grid_cal = cal.drop("snap_CA", "snap_TX", "snap_WI").join(
         cal.select("d", "snap_CA", "snap_TX", "snap_WI"), on="d"
     )
@@ -219,7 +212,7 @@ def build_home(
             part.write_parquet(tmp / f"part_{i:05d}.parquet")
             del part
         pl.scan_parquet(sorted(tmp.glob("part_*.parquet"))).sink_parquet(
-            assets / "sales_long.parquet"
+            assets / contracts.SALES_LONG_FILE
         )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -228,6 +221,27 @@ def build_home(
     if mlflow:
         summary["mlflow_uri"] = build_mlflow(home)
     return summary
+
+
+PLAN_DAYS = 364 + 28 + 14
+"""History days of the plan's distribution (the pipeline's window: fit + level window + L + R)."""
+
+
+def _history_matrix(path: Path, n: int, days: int) -> np.ndarray:
+    """(series, days) sales of the last ``days`` history days, NaN before launch; rows in the
+    order of the ``id`` Enum (the order of :func:`_series`)."""
+    lf = pl.scan_parquet(path).filter(pl.col("sales").is_not_null())
+    last = lf.select(pl.col("date").max()).collect().item()
+    first = last - dt.timedelta(days=days - 1)
+    rows = (
+        lf.filter(pl.col("date") >= first, pl.col("is_launched"))
+        .select(pl.col("id").to_physical(), "date", "sales")
+        .collect()
+    )
+    matrix = np.full((n, days), np.nan)
+    col = (rows["date"] - first).dt.total_days().to_numpy()
+    matrix[rows["id"].to_numpy().astype(np.int64), col] = rows["sales"].to_numpy()
+    return matrix
 
 
 def _write_exports(
@@ -269,7 +283,7 @@ def _write_exports(
         *QCOLS,
         "model_version",
     )
-    fc.write_parquet(exports / "forecasts.parquet")
+    fc.write_parquet(exports / contracts.FORECASTS_FILE)
 
     hier = series.with_columns(pl.col(c).cast(pl.String) for c in series.columns)
     f2 = fc.select("id", "date", "predicted_sales").join(hier, on="id")
@@ -291,11 +305,11 @@ def _write_exports(
         )
         aggs.append(g.select("level", "level_id", "date", "predicted_sales", "lower", "upper"))
     pl.concat(aggs).sort("level", "level_id", "date").write_parquet(
-        exports / "forecasts_aggregated.parquet"
+        exports / contracts.FORECASTS_AGGREGATED_FILE
     )
 
     rows = []
-    for mi, model in enumerate(["lightgbm", *BASELINES]):
+    for mi, model in enumerate([contracts.MODEL_KEY, *BASELINES]):
         for fold in (1, 2, 3):
             for li, level in enumerate([*LEVELS, "all"]):
                 w = 0.55 + 0.08 * mi + 0.02 * li + 0.01 * fold + float(rng.uniform(0, 0.03))
@@ -323,15 +337,15 @@ def _write_exports(
             "bias": pl.Float64,
         },
         orient="row",
-    ).write_parquet(exports / "backtest_metrics.parquet")
+    ).write_parquet(exports / contracts.BACKTEST_METRICS_FILE)
 
     cov = [
-        ("lightgbm", fold, "quantile", q, float(np.clip(q + rng.normal(0, 0.02), 0, 1)))
+        (contracts.MODEL_KEY, fold, "quantile", q, float(np.clip(q + rng.normal(0, 0.02), 0, 1)))
         for fold in (1, 2, 3)
         for q in QUANTILES
     ]
     cov += [
-        ("lightgbm", fold, "interval", q, float(np.clip(q + rng.normal(0, 0.02), 0, 1)))
+        (contracts.MODEL_KEY, fold, "interval", q, float(np.clip(q + rng.normal(0, 0.02), 0, 1)))
         for fold in (1, 2, 3)
         for q in (0.5, 0.8, 0.9, 0.95, 0.99)
     ]
@@ -345,7 +359,7 @@ def _write_exports(
             "coverage": pl.Float64,
         },
         orient="row",
-    ).write_parquet(exports / "interval_coverage.parquet")
+    ).write_parquet(exports / contracts.INTERVAL_COVERAGE_FILE)
 
     feats = [
         "lag_28",
@@ -367,7 +381,7 @@ def _write_exports(
     gains = np.sort(rng.gamma(2.0, 1000.0, len(feats)))[::-1]
     pl.DataFrame(
         {"feature": feats, "gain": gains, "split": (gains / 10).astype(np.int64)}
-    ).write_parquet(exports / "feature_importance.parquet")
+    ).write_parquet(exports / contracts.FEATURE_IMPORTANCE_FILE)
 
     psi = {f: float(v) for f, v in zip(feats, rng.uniform(0.0, 0.35, len(feats)), strict=True)}
     state = {f: "alert" if v >= 0.25 else "warn" if v >= 0.1 else "ok" for f, v in psi.items()}
@@ -387,28 +401,17 @@ def _write_exports(
         "prediction_drift": {"available": True, "status": "ok"},
         "realized_accuracy": None,
     }
-    (exports / "drift_report.json").write_text(json.dumps(drift, indent=2))
+    (exports / contracts.DRIFT_REPORT_FILE).write_text(json.dumps(drift, indent=2))
 
+    # The plan as the pipeline computes it (default parameters: 7-day lead time and review).
     from forecasting_assets.inventory import plan_inventory
+    from forecasting_assets.inventory.demand import demand_distribution
 
-    mu = lam.mean(axis=1)
-    zero_share = np.exp(-mu)
-    dclass = np.where(
-        zero_share > 0.6, "lumpy", np.where(zero_share > 0.3, "intermittent", "smooth")
-    )
-    dist = pl.DataFrame(
-        {
-            "id": series["id"].cast(pl.String),
-            "item_id": series["item_id"].cast(pl.String),
-            "store_id": series["store_id"].cast(pl.String),
-            "dept_id": series["dept_id"].cast(pl.String),
-            "demand_class": dclass,
-            "mean_daily_demand": mu,
-            "dispersion": rng.uniform(1.0, 2.5, n),
-            "unit_price": price,
-        }
-    )
-    plan_inventory(dist).write_parquet(exports / "inventory_plan.parquet")
+    keys = series.select(pl.col("id", "item_id", "store_id", "dept_id").cast(pl.String))
+    keys = keys.with_columns(unit_price=pl.Series(price))
+    history = _history_matrix(exports.parent / "assets" / contracts.SALES_LONG_FILE, n, PLAN_DAYS)
+    dist = demand_distribution(keys, history, fc, pl.Series([14] * n))
+    plan_inventory(dist).write_parquet(exports / contracts.INVENTORY_PLAN_FILE)
     check = {
         "method": "periodic review (R, S) simulated on history",
         "series_sampled": n,
@@ -423,7 +426,7 @@ def _write_exports(
             for t in (0.9, 0.95, 0.99)
         ],
     }
-    (exports / "inventory_validation.json").write_text(json.dumps(check))
+    (exports / contracts.INVENTORY_VALIDATION_FILE).write_text(json.dumps(check))
 
     alerts = [
         {
@@ -434,7 +437,7 @@ def _write_exports(
             "message": "Run failed: step demand_model raised MemoryError",
         }
     ]
-    (exports / "alerts.jsonl").write_text("".join(json.dumps(a) + "\n" for a in alerts))
+    (exports / contracts.ALERTS_FILE).write_text("".join(json.dumps(a) + "\n" for a in alerts))
 
     report = {
         "generated_at": "2016-05-22T05:00:00Z",
@@ -463,7 +466,7 @@ def _write_exports(
             },
         ],
     }
-    (exports / "validation_report.json").write_text(json.dumps(report, indent=2))
+    (exports / contracts.VALIDATION_REPORT_FILE).write_text(json.dumps(report, indent=2))
 
 
 def build_mlflow(home: Path) -> str:
@@ -474,9 +477,9 @@ def build_mlflow(home: Path) -> str:
     uri = f"sqlite:///{(home / 'mlflow.db').resolve()}"
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     exp = client.create_experiment(
-        "m5-forecasting", artifact_location=(home / "mlruns").resolve().as_uri()
+        contracts.EXPERIMENT_NAME, artifact_location=(home / "mlruns").resolve().as_uri()
     )
-    client.create_registered_model("m5_demand_model")
+    client.create_registered_model(contracts.MODEL_NAME)
     for i, (w, sn) in enumerate([(0.71, 0.86), (0.66, 0.86)], start=1):
         run = client.create_run(exp, run_name=f"train-{i}", tags={"data_version": f"v{i}"})
         rid = run.info.run_id
@@ -492,8 +495,12 @@ def build_mlflow(home: Path) -> str:
         }.items():
             client.log_metric(rid, k, v)
         client.set_terminated(rid)
-        mv = client.create_model_version("m5_demand_model", source=f"runs:/{rid}/model", run_id=rid)
-        client.set_registered_model_alias("m5_demand_model", "champion", mv.version)
+        mv = client.create_model_version(
+            contracts.MODEL_NAME, source=f"runs:/{rid}/model", run_id=rid
+        )
+        client.set_registered_model_alias(
+            contracts.MODEL_NAME, contracts.CHAMPION_ALIAS, mv.version
+        )
     del mlflow
     return uri
 
@@ -501,12 +508,41 @@ def build_mlflow(home: Path) -> str:
 SMALL = SampleSpec(items_per_dept=3, stores=("CA_1", "TX_1", "WI_1"), n_days=400)
 
 
-def small_home(factory: object) -> Path:
-    """Build the small test home once per session (``factory``: pytest's tmp_path_factory)."""
-    path = factory.getbasetemp() / "dash_home"  # type: ignore[attr-defined]
-    if not (path / ".built").exists():  # shared by the AppTest and browser tests of one session
+def small_home(factory: pytest.TempPathFactory) -> Path:
+    """Build the small test home once per session."""
+    path = factory.getbasetemp() / "dash_home"
+    if not (path / ".built").exists():
         shutil.rmtree(path, ignore_errors=True)
         path.mkdir(parents=True)
         build_home(path, SMALL, mlflow=True)
         (path / ".built").touch()
     return path
+
+
+def home_env(home: Path) -> dict[str, str]:
+    """FORECASTING_HOME and its SQLite MLflow store."""
+    return {"FORECASTING_HOME": str(home), "MLFLOW_TRACKING_URI": f"sqlite:///{home / 'mlflow.db'}"}
+
+
+@pytest.fixture(scope="session")
+def dash_home_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small materialized home (3 stores × 21 items, 400 days) with a tiny MLflow store."""
+    return small_home(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def dash_home(dash_home_files: Path) -> Iterator[Path]:
+    """The small home set as FORECASTING_HOME, with every chart spec validated."""
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in home_env(dash_home_files).items():
+            mp.setenv(k, v)
+        mp.setattr(ui, "VALIDATE", True)  # every chart spec is checked against the Vega-Lite schema
+        yield dash_home_files
+
+
+@pytest.fixture
+def empty_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A FORECASTING_HOME where nothing is materialized."""
+    for k, v in home_env(tmp_path).items():
+        monkeypatch.setenv(k, v)
+    return tmp_path

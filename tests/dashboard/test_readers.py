@@ -1,30 +1,35 @@
-"""Unit tests of the dashboard's pure helpers (parsing, formats, statistics)."""
+"""The dashboard's readers and helpers: report parsing, formats, statistics, pruned reads,
+the what-if and MLflow."""
 
 from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import polars as pl
 import pytest
 
-from dashboard import data, ui
+from dashboard import data_profile, drift, exports, history, row_groups, tracking, ui, whatif
+from forecasting_assets import contracts
+from forecasting_assets.inventory import plan_inventory
+from forecasting_assets.inventory.demand import demand_distribution
 
 
 def test_drift_features_accepts_records_and_maps() -> None:
     records = {"features": [{"feature": "lag_28", "psi": 0.3}, {"feature": "wday", "psi": 0.01}]}
-    out = data.drift_features(records)
+    out = drift.drift_features(records)
     assert out is not None and out.sort("feature")["psi"].to_list() == [0.3, 0.01]
     mapping = {"psi": {"lag_28": 0.3, "price": {"psi": 0.05, "drifted": False}}}
-    out = data.drift_features(mapping)
+    out = drift.drift_features(mapping)
     assert out is not None and dict(out.iter_rows()) == {"lag_28": 0.3, "price": 0.05}
-    assert data.drift_features({"status": "ok"}) is None
+    assert drift.drift_features({"status": "ok"}) is None
     real = {
         "features": [
             {"name": "lag_28", "psi": 0.3, "status": "alert"},
             {"name": "const", "psi": None, "status": "ok"},
         ]
     }
-    out = data.drift_features(real)
+    out = drift.drift_features(real)
     assert out is not None and out["feature"].to_list() == ["lag_28", "const"]
 
 
@@ -44,18 +49,18 @@ def test_drift_features_accepts_records_and_maps() -> None:
     ],
 )
 def test_drift_status(report: dict | None, want: str) -> None:
-    assert data.drift_status(report) == want
+    assert drift.drift_status(report) == want
 
 
 def test_drift_thresholds() -> None:
     report = {"feature_drift": {"thresholds": {"warn": 0.05, "alert": 0.3}}}
-    assert data.drift_thresholds(report) == (0.05, 0.3)
-    assert data.drift_thresholds({}) == (0.1, 0.25)
+    assert drift.drift_thresholds(report) == (0.05, 0.3)
+    assert drift.drift_thresholds({}) == (0.1, 0.25)
 
 
 def test_hierarchy_from_ids() -> None:
     df = pl.DataFrame({"item_id": ["FOODS_3_001", "HOBBIES_1_010"], "store_id": ["CA_1", "WI_3"]})
-    out = data._with_hierarchy(df)
+    out = exports.with_hierarchy(df)
     assert out["dept_id"].to_list() == ["FOODS_3", "HOBBIES_1"]
     assert out["cat_id"].to_list() == ["FOODS", "HOBBIES"]
     assert out["state_id"].to_list() == ["CA", "WI"]
@@ -71,11 +76,6 @@ def test_formats() -> None:
     assert ui.pct_change(1, 0) is None
     assert ui.age(dt.datetime.now(dt.UTC) - dt.timedelta(hours=5)) == "5 h ago"
     assert ui.age(None) == "unknown age"
-
-
-def test_sqlite_path() -> None:
-    assert data._sqlite_path("sqlite:////tmp/x/mlflow.db") == data.Path("/tmp/x/mlflow.db")
-    assert data._sqlite_path("http://mlflow:5000") is None
 
 
 def test_series_stats_classifies(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -108,7 +108,7 @@ def test_series_stats_classifies(tmp_path, monkeypatch: pytest.MonkeyPatch) -> N
     )
     (tmp_path / "assets").mkdir()
     frame.write_parquet(tmp_path / "assets" / "sales_long.parquet")
-    stats = data.series_stats("CA_1")
+    stats = data_profile.series_stats("CA_1")
     assert stats is not None
     by = {r["item_id"]: r for r in stats.iter_rows(named=True)}
     assert by["FOODS_1_001"]["zero_share"] == 0 and by["FOODS_1_001"]["demand_class"] == "smooth"
@@ -118,7 +118,10 @@ def test_series_stats_classifies(tmp_path, monkeypatch: pytest.MonkeyPatch) -> N
     # CV² of the non-zero sizes with the population variance, as forecasting_assets.inventory.demand
     assert by["FOODS_1_002"]["cv2"] == pytest.approx((nz.std(ddof=0) / nz.mean()) ** 2)
     assert by["FOODS_1_002"]["demand_class"] == "lumpy"
-    assert data.series_stats("TX_9") is not None and data.series_stats("TX_9").height == 0
+    assert (
+        data_profile.series_stats("TX_9") is not None
+        and data_profile.series_stats("TX_9").height == 0
+    )
 
 
 def test_flat_records_flattens_json() -> None:
@@ -168,19 +171,91 @@ def test_row_group_pruned_reads_match_a_full_scan(
     else:
         assets.mkdir()
         frame.write_parquet(assets / "sales_long.parquet", row_group_size=45)
-    sl = data._sl()
-    assert sl is not None and data._row_groups(*sl).height > 2 * len(stores)
+    sl = history.sales_long()
+    assert sl is not None and row_groups.row_groups(*sl).height > 2 * len(stores)
     hist = frame.filter(pl.col("sales").is_not_null())
     for s in stores:
         for i in items:
-            got = data.level_history("Item × store", None, 364, store_id=s, item_id=i)
+            got = history.level_history("Item × store", None, 364, store_id=s, item_id=i)
             want = hist.filter(pl.col("store_id") == s, pl.col("item_id") == i)
             assert got is not None and got.equals(want.select("date", "sales"))
-        stats = data.series_stats(s)
+        stats = data_profile.series_stats(s)
         assert stats is not None and sorted(stats["item_id"]) == sorted(items)
     for i in items:
-        prices = data.price_history(i)
+        prices = data_profile.price_history(i)
         assert prices is not None and prices.height == len(stores) * 10
         assert sorted(prices["store_id"].unique()) == stores
-    assert data.price_history("FOODS_9_999") is not None
-    assert data.price_history("FOODS_9_999").height == 0
+    assert data_profile.price_history("FOODS_9_999") is not None
+    assert data_profile.price_history("FOODS_9_999").height == 0
+
+
+def test_what_if_is_the_plan_function_on_the_store_history(dash_home) -> None:
+    """The what-if's distribution is ``demand_distribution`` on the store's history matrix (built
+    here independently from sales_long) and the forecasts, for lead time + review days."""
+    store, lead = "TX_1", 3
+    plan = pl.read_parquet(dash_home / "exports" / contracts.INVENTORY_PLAN_FILE)
+    fc = pl.read_parquet(dash_home / "exports" / contracts.FORECASTS_FILE)
+    sales = pl.read_parquet(dash_home / "assets" / contracts.SALES_LONG_FILE).filter(
+        pl.col("store_id") == store, pl.col("sales").is_not_null()
+    )
+    last = sales["date"].max()
+    days = pl.date_range(last - dt.timedelta(days=history.STORE_DAYS - 1), last, eager=True)
+    wide = (
+        sales.with_columns(pl.col("item_id").cast(pl.String))
+        .with_columns(pl.when(pl.col("is_launched")).then(pl.col("sales")).alias("sales"))
+        .pivot("date", index="item_id", values="sales")
+    )
+    series = plan.filter(pl.col("store_id") == store).select(
+        "id", "item_id", "store_id", "dept_id", "review_days", "unit_price"
+    )
+    wide = series.select("item_id").join(wide, on="item_id", how="left", maintain_order="left")
+    matrix = np.column_stack(
+        [wide[str(d)].cast(pl.Float64).to_numpy() if str(d) in wide.columns
+         else np.full(series.height, np.nan) for d in days]
+    )  # fmt: skip
+    dist = demand_distribution(series, matrix, fc, series["review_days"].cast(pl.Int64) + lead)
+    want = plan_inventory(dist, service_level=0.9, lead_time_days=lead).sort("id")
+    got = whatif.whatif_plan(store, None, 0.9, lead)
+    assert got is not None and got.height == series.height
+    got = got.sort("id")
+    for col in ("mean_daily_demand", "dispersion", "safety_stock", "reorder_point", "order_up_to"):
+        assert np.allclose(got[col].to_numpy(), want[col].to_numpy()), col
+    # Computed from the history at the plan's own settings, the what-if reproduces the plan.
+    dist = whatif._store_distribution(store, 7, "test")
+    assert dist is not None
+    at_plan = plan_inventory(dist, service_level=0.95, lead_time_days=7)
+    planned, at_plan = plan.filter(pl.col("store_id") == store).sort("id"), at_plan.sort("id")
+    assert at_plan["demand_class"].to_list() == planned["demand_class"].to_list()
+    for col in ("mean_daily_demand", "dispersion", "safety_stock", "reorder_point", "order_up_to"):
+        assert np.allclose(at_plan[col].to_numpy(), planned[col].to_numpy()), col
+    shown = whatif.whatif_plan(store, None, 0.95, 7)  # from the plan's columns
+    assert shown is not None
+    assert np.allclose(
+        shown.sort("id")["safety_stock"].to_numpy(), planned["safety_stock"].to_numpy()
+    )
+    one_dept = whatif.whatif_plan(store, "FOODS_3", 0.9, lead)
+    assert one_dept is not None and set(one_dept["dept_id"]) == {"FOODS_3"}
+    assert whatif.demand_for(store, "NO_DEPT", lead) is None
+
+
+def test_mlflow_info_through_the_store(dash_home) -> None:
+    """Runs, registered versions and the champion come from the MLflow store of the home."""
+    info = tracking.mlflow_info()
+    assert [r["run_name"] for r in info["runs"]] == ["train-2", "train-1"]
+    assert info["runs"][0]["metrics"]["wrmsse"] == pytest.approx(0.66)
+    assert [v["version"] for v in info["versions"]] == [2, 1]
+    assert info["versions"][0]["aliases"] == [contracts.CHAMPION_ALIAS]
+    assert info["versions"][1]["aliases"] == []
+    assert info["versions"][0]["metrics"]["wrmsse"] == pytest.approx(0.66)
+    champ = info["champion"]
+    assert champ is not None and champ["version"] == 2
+    assert champ["run_id"] == info["runs"][0]["run_id"] == info["versions"][0]["run_id"]
+    assert info["runs"][0]["model_version"] == 2
+    assert isinstance(champ["registered_at"], dt.datetime)
+
+
+def test_mlflow_info_without_a_store(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FORECASTING_HOME", str(tmp_path))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    assert tracking.mlflow_info() == {"runs": [], "versions": [], "champion": None}
+    assert not (tmp_path / "mlflow.db").exists()

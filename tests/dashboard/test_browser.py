@@ -10,31 +10,26 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from dashboard_fixtures import small_home
 
-from dashboard.screenshots import PAGES, capture, find_chromium
+from dashboard.screenshots import PAGES, TITLES, capture, find_chromium
 
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts" / "dashboard"
-TITLES = {
-    "home": "M5 demand forecasting",
-    "forecasting": "Forecasting",
-    "inventory": "Inventory",
-    "performance": "Model performance",
-    "data": "Data",
-}
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "dashboard"
 MIN_CHARTS = {"home": 2, "forecasting": 1, "inventory": 3, "performance": 6, "data": 4}
 
 pytestmark = [
+    pytest.mark.browser,
     pytest.mark.skipif(
         find_chromium() is None, reason="no Chromium installed (apt-get install -y chromium)"
     ),
 ]
 
 
-def test_every_page_renders_in_chromium(tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_every_page_renders_in_chromium(dash_home_files: Path) -> None:
     pytest.importorskip("playwright.sync_api", reason="pip install playwright")
-    home = small_home(tmp_path_factory)
-    env = {"FORECASTING_HOME": str(home), "MLFLOW_TRACKING_URI": f"sqlite:///{home / 'mlflow.db'}"}
+    env = {
+        "FORECASTING_HOME": str(dash_home_files),
+        "MLFLOW_TRACKING_URI": f"sqlite:///{dash_home_files / 'mlflow.db'}",
+    }
     shots = capture(ARTIFACTS, env, timeout_ms=120_000)
     assert [s.page for s in shots] == list(PAGES)
     for shot in shots:

@@ -5,17 +5,16 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import polars as pl
 import pytest
-from dashboard_fixtures import small_home
 from streamlit.testing.v1 import AppTest
 
 from dashboard import ui
+from forecasting_assets import contracts
 
-APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
+APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
 PAGES = {
     "home": "views/home.py",
     "forecasting": "views/forecasting.py",
@@ -23,35 +22,6 @@ PAGES = {
     "performance": "views/performance.py",
     "data": "views/data_quality.py",
 }
-
-
-def _env(home: Path, uri: str | None = None) -> dict[str, str]:
-    return {
-        "FORECASTING_HOME": str(home),
-        "MLFLOW_TRACKING_URI": uri or f"sqlite:///{home / 'mlflow.db'}",
-    }
-
-
-@pytest.fixture(scope="session")
-def dash_home_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A small materialized home (3 stores × 21 items, 400 days) with a tiny MLflow store."""
-    return small_home(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def dash_home(dash_home_files: Path) -> Iterator[Path]:
-    with pytest.MonkeyPatch.context() as mp:
-        for k, v in _env(dash_home_files).items():
-            mp.setenv(k, v)
-        mp.setattr(ui, "VALIDATE", True)  # every chart spec is checked against the Vega-Lite schema
-        yield dash_home_files
-
-
-@pytest.fixture
-def empty_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for k, v in _env(tmp_path).items():
-        monkeypatch.setenv(k, v)
-    return tmp_path
 
 
 def _open(page: str) -> AppTest:
@@ -90,9 +60,9 @@ def test_home_page(dash_home: Path) -> None:
     shown = _metric(at, "Forecast units, next 28 d")
     assert shown.endswith("k") and abs(float(shown[:-1]) * 1000 - units) <= 50
     bt = pl.read_parquet(dash_home / "exports" / "backtest_metrics.parquet")
-    want = bt.filter(pl.col("model") == "lightgbm", pl.col("level") == "all", pl.col("fold") == 3)[
-        "wrmsse"
-    ][0]
+    want = bt.filter(
+        pl.col("model") == contracts.MODEL_KEY, pl.col("level") == "all", pl.col("fold") == 3
+    )["wrmsse"][0]
     assert _metric(at, "Backtest WRMSSE") == f"{want:.3f}"
     assert _charts(at) == 2
     status = json.loads((dash_home / "exports" / "drift_report.json").read_text())["status"]
@@ -168,7 +138,7 @@ def test_performance_page(dash_home: Path) -> None:
     assert at.title[0].value == "Model performance"
     assert _charts(at) >= 6  # levels, folds, coverage, importance, drift, runs
     table = at.dataframe[0].value
-    assert {"lightgbm", "seasonal_naive", "ratio_vs_snaive"} <= set(table.columns)
+    assert {contracts.MODEL_KEY, "seasonal_naive", "ratio_vs_snaive"} <= set(table.columns)
     at.selectbox(key="perf_fold").set_value("Mean over folds").run()
     _ok(at)
     at.radio(key="perf_imp").set_value("split").run()
