@@ -1,6 +1,17 @@
-"""Probabilistic forecasts from backtest residuals (binned conformal quantiles).
+"""Probabilistic forecasts from backtest residuals (conformal quantiles).
 
-Bottom level: backtest pairs (point forecast, actual) are binned by the point forecast (equal-count
+:class:`QuantileCalibration` (the model's calibration): for each of the 12 M5 levels, the
+backtest residuals ``actual - forecast`` of every series are divided by the series' own scale, and
+their empirical quantiles are stored per bin of the point forecast (equal-count bins). A series'
+scale is the root of its mean squared backtest residual relative to what its bins expect, shrunk
+to the mean of its Syntetos-Boylan demand class (smooth, erratic, intermittent, lumpy), so that the
+spread follows the series' own level and intermittency. A new forecast gets
+``max(forecast + scale * residual_quantile(bin), 0)``; upper levels are calibrated on their own
+aggregated backtest forecasts (quantiles of sums are not sums of quantiles). The quantiles are
+continuous (not integers), so that ``[q100, q900]`` covers 80 % of the days.
+
+:class:`ConformalQuantiles` (legacy, and the id-free fallback the API uses for one-off points):
+bottom level: backtest pairs (point forecast, actual) are binned by the point forecast (equal-count
 bins); within each bin the empirical quantiles of the residual ``actual - forecast`` are stored.
 A new forecast gets ``max(forecast + residual_quantile(bin), 0)``. Residual quantiles at levels
 <= 0.10 are capped at 0 and those >= 0.90 floored at 0 so that ``q100 <= point <= q900`` always
@@ -15,8 +26,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+import polars as pl
+
+from forecasting_assets.contracts import BOTTOM_LEVEL, M5_LEVELS
+from forecasting_assets.inventory.demand import DEMAND_CLASSES, classify_demand, demand_statistics
+from forecasting_assets.modeling.metrics import M5_QUANTILES as M5_QUANTILES
+from forecasting_assets.modeling.metrics import aggregation_matrix, level_codes
 
 QUANTILES: tuple[float, ...] = (
     0.005, 0.025, 0.05, 0.10, 0.165, 0.25, 0.5, 0.75, 0.835, 0.90, 0.95, 0.975, 0.995,
@@ -163,3 +181,226 @@ def coverage_rows(
                  "coverage": float(inside.mean()), "coverage_strict": None}
             )  # fmt: skip
     return rows
+
+
+N_BINS = 20
+MIN_BIN_PAIRS = 1000
+"""Fewer backtest pairs per bin than this: fewer bins (a single series gets one bin)."""
+PRIOR_PAIRS = 112.0
+"""Shrinkage of a series' scale to its demand class mean, in backtest pairs (4 folds of 28 days)."""
+
+
+def series_classes(actual: np.ndarray) -> np.ndarray:
+    """Syntetos-Boylan demand class index (into ``DEMAND_CLASSES``) of each row's actuals."""
+    stats = demand_statistics(np.asarray(actual, np.float64))
+    names = classify_demand(stats["adi"], stats["cv2"])
+    return np.array([DEMAND_CLASSES.index(c) for c in names], dtype=np.int64)
+
+
+def _bin_table(
+    bins: np.ndarray, z: np.ndarray, n_bins: int, quantiles: Sequence[float]
+) -> np.ndarray:
+    """``(n_bins, Q)`` residual quantiles per bin (empty bins get the pooled quantiles)."""
+    order = np.argsort(bins, kind="stable")
+    splits = np.searchsorted(bins[order], np.arange(1, n_bins))
+    pooled = _residual_quantiles(z, quantiles)
+    return np.stack(
+        [
+            _residual_quantiles(chunk, quantiles) if chunk.size else pooled
+            for chunk in np.split(z[order], splits)
+        ]
+    )
+
+
+@dataclass
+class SeriesQuantiles:
+    """Scaled, binned conformal quantiles of the series of one level (see the module docstring)."""
+
+    quantiles: tuple[float, ...]
+    edges: list[float]  # inner bin edges on the point forecast
+    table: list[list[float]]  # (bins, Q) quantiles of residual / series scale
+    scale: dict[str, float]  # series id -> scale (1.0 for a series not seen in the backtest)
+
+    @classmethod
+    def fit(
+        cls,
+        forecasts: Sequence[np.ndarray],
+        actuals: Sequence[np.ndarray],
+        ids: Sequence[str],
+        quantiles: Sequence[float] = QUANTILES,
+        n_bins: int = N_BINS,
+        prior_pairs: float = PRIOR_PAIRS,
+    ) -> SeriesQuantiles:
+        """Fit from backtest folds: ``forecasts[k]``, ``actuals[k]`` are ``(n, h_k)`` with rows in
+        ``ids`` order (one row per series)."""
+        f = np.concatenate([np.asarray(x, np.float64) for x in forecasts], axis=1)
+        a = np.concatenate([np.asarray(x, np.float64) for x in actuals], axis=1)
+        if f.shape != a.shape or f.shape[0] != len(ids) or f.size == 0:
+            raise ValueError(
+                f"backtest forecasts {f.shape}, actuals {a.shape} and {len(ids)} ids do not match"
+            )
+        ok = np.isfinite(f) & np.isfinite(a)
+        f, a = np.where(ok, f, 0.0), np.where(ok, a, 0.0)
+        n_bins = int(max(1, min(n_bins, ok.sum() // MIN_BIN_PAIRS)))
+        edges = np.unique(np.quantile(f[ok], np.linspace(0, 1, n_bins + 1)[1:-1]))
+        bins = np.searchsorted(edges, f, side="right")
+        e = np.where(ok, a - f, 0.0)
+        # expected squared residual of each pair from its bin, then each series' ratio to it
+        n_b = edges.size + 1
+        v = np.bincount(bins[ok], (e * e)[ok], n_b) / np.maximum(np.bincount(bins[ok], None, n_b), 1)
+        expected = np.where(ok, v[bins], 0.0).sum(axis=1)
+        observed = (e * e).sum(axis=1)
+        cls_idx = series_classes(np.where(ok, a, np.nan))
+        k = len(DEMAND_CLASSES)
+        class_ratio = np.bincount(cls_idx, observed, k) / np.maximum(
+            np.bincount(cls_idx, expected, k), 1e-12
+        )
+        pairs = np.maximum(ok.sum(axis=1), 1)
+        prior = prior_pairs * expected / pairs  # prior_pairs pairs' worth of expected error
+        ratio = np.where(
+            expected > 0, (observed + prior * class_ratio[cls_idx]) / (expected + prior), 1.0
+        )
+        scale = np.sqrt(np.clip(ratio, 1e-4, None))
+        z = (e / scale[:, None])[ok]
+        table = _bin_table(bins[ok], z, n_b, quantiles)
+        return cls(
+            quantiles=tuple(float(q) for q in quantiles),
+            edges=edges.tolist(),
+            table=table.tolist(),
+            scale=dict(zip((str(i) for i in ids), scale.tolist(), strict=True)),
+        )
+
+    def predict(self, point: np.ndarray, ids: Sequence[str]) -> np.ndarray:
+        """Quantiles ``(*point.shape, Q)`` of point forecasts whose first axis follows ``ids``."""
+        f = np.clip(np.asarray(point, np.float64), 0.0, None)
+        if f.shape[0] != len(ids):
+            raise ValueError(f"{f.shape[0]} forecasts but {len(ids)} series ids")
+        s = np.array([self.scale.get(str(i), 1.0) for i in ids], np.float64)
+        s = s.reshape(-1, *([1] * (f.ndim - 1)))
+        bins = np.searchsorted(np.asarray(self.edges), f, side="right")
+        q = f[..., None] + (s * np.ones_like(f))[..., None] * np.asarray(self.table)[bins]
+        return np.maximum(q, 0.0)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable form."""
+        return {"edges": self.edges, "table": self.table, "scale": self.scale}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], quantiles: Sequence[float]) -> SeriesQuantiles:
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            quantiles=tuple(float(q) for q in quantiles),
+            edges=[float(x) for x in data["edges"]],
+            table=[[float(x) for x in r] for r in data["table"]],
+            scale={str(k): float(v) for k, v in dict(data["scale"]).items()},
+        )
+
+
+def level_series(
+    hierarchy: pl.DataFrame, levels: Mapping[str, Sequence[str]] = M5_LEVELS
+) -> dict[str, tuple[Any, list[str]]]:
+    """Per level: the ``(G, n)`` aggregation matrix of the bottom rows and the G series ids.
+
+    Ids are the level's keys joined by ``_`` (``"Total"``, ``"CA"``, ``"CA_1_FOODS"``...);
+    the bottom level uses the ``id`` column.
+    """
+    out: dict[str, tuple[Any, list[str]]] = {}
+    for name, cols in levels.items():
+        codes, keys = level_codes(hierarchy, cols)
+        ids = (
+            hierarchy["id"].cast(pl.String).to_list()
+            if name == BOTTOM_LEVEL
+            else keys["level_id"].to_list()
+        )
+        out[name] = (aggregation_matrix(codes, keys.height), ids)
+    return out
+
+
+@dataclass
+class QuantileCalibration:
+    """The model's quantile calibration: one :class:`SeriesQuantiles` per M5 level, plus the
+    id-free :class:`ConformalQuantiles` of the bottom level (used for one-off points)."""
+
+    quantiles: tuple[float, ...]
+    levels: dict[str, SeriesQuantiles]
+    fallback: ConformalQuantiles
+
+    @classmethod
+    def fit(
+        cls,
+        forecasts: Sequence[np.ndarray],
+        actuals: Sequence[np.ndarray],
+        hierarchy: pl.DataFrame,
+        quantiles: Sequence[float] = QUANTILES,
+        levels: Mapping[str, Sequence[str]] = M5_LEVELS,
+        n_bins: int = N_BINS,
+        prior_pairs: float = PRIOR_PAIRS,
+    ) -> QuantileCalibration:
+        """Fit from the backtest folds' bottom-level point forecasts and actuals.
+
+        ``forecasts[k]``, ``actuals[k]``: ``(n_series, horizon)`` of fold ``k``, rows in
+        ``hierarchy`` order (``id, item_id, dept_id, cat_id, store_id, state_id``).
+        """
+        if len(forecasts) != len(actuals) or not forecasts:
+            raise ValueError("need the same number (>= 1) of fold forecasts and fold actuals")
+        fitted: dict[str, SeriesQuantiles] = {}
+        for name, (agg, ids) in level_series(hierarchy, levels).items():
+            lf = [np.asarray(agg @ np.asarray(f, np.float64)) for f in forecasts]
+            la = [np.asarray(agg @ np.asarray(a, np.float64)) for a in actuals]
+            fitted[name] = SeriesQuantiles.fit(lf, la, ids, quantiles, n_bins, prior_pairs)
+        fallback = ConformalQuantiles.fit(
+            np.concatenate([np.ravel(f) for f in forecasts]),
+            np.concatenate([np.ravel(a) for a in actuals]),
+            quantiles,
+            n_bins,
+        )
+        return cls(tuple(float(q) for q in quantiles), fitted, fallback)
+
+    def predict(self, point: np.ndarray, rows: pl.DataFrame | Sequence[str]) -> np.ndarray:
+        """Bottom-level quantiles ``(len(point), Q)``; ``rows`` has the series ``id`` of each point
+        (a frame with an ``id`` column, or the ids)."""
+        ids = rows["id"].cast(pl.String).to_list() if isinstance(rows, pl.DataFrame) else rows
+        return self.levels[BOTTOM_LEVEL].predict(np.ravel(point), list(ids))
+
+    def predict_level(self, level: str, point: np.ndarray, ids: Sequence[str]) -> np.ndarray:
+        """Quantiles ``(*point.shape, Q)`` of ``level``'s aggregated point forecasts (first axis
+        follows ``ids``, the level's series ids as in :func:`level_series`)."""
+        return self.levels[level].predict(point, ids)
+
+    def level_forecasts(
+        self, point: np.ndarray, hierarchy: pl.DataFrame
+    ) -> dict[str, np.ndarray]:
+        """``{level: (G, h, Q)}`` quantiles of every level from a bottom ``(n, h)`` point forecast
+        (rows in ``hierarchy`` order; point forecasts are summed up the hierarchy)."""
+        out = {}
+        levels = {name: M5_LEVELS[name] for name in self.levels}
+        for name, (agg, ids) in level_series(hierarchy, levels).items():
+            out[name] = self.predict_level(name, np.asarray(agg @ np.asarray(point)), ids)
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form (quantile_calibration.json). ``quantiles``/``edges``/``residuals`` are the
+        id-free fallback's, in :class:`ConformalQuantiles`' layout (read by the API)."""
+        fb = self.fallback.to_dict()
+        return {
+            **fb,
+            "method": "scaled_conformal_by_level",
+            "levels": {name: sq.to_dict() for name, sq in self.levels.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> QuantileCalibration:
+        """Inverse of :meth:`to_dict`."""
+        qs = tuple(float(q) for q in data["quantiles"])
+        return cls(
+            quantiles=qs,
+            levels={k: SeriesQuantiles.from_dict(v, qs) for k, v in dict(data["levels"]).items()},
+            fallback=ConformalQuantiles.from_dict(data),
+        )
+
+
+def calibration_from_dict(data: Mapping[str, Any]) -> QuantileCalibration | ConformalQuantiles:
+    """The calibration stored with a model, whichever method made it."""
+    if data.get("method") == "scaled_conformal_by_level":
+        return QuantileCalibration.from_dict(data)
+    return ConformalQuantiles.from_dict(data)
