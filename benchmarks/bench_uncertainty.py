@@ -85,7 +85,10 @@ def main() -> None:
     files = find_m5_files(Path(args.raw_dir))
     cal = calendar_with_day_numbers(read_calendar(files["calendar"]))  # type: ignore[arg-type]
     sales_long = build_sales_long(
-        cal, read_sales(files["sales"]), read_prices(files["prices"]), horizon=HORIZON  # type: ignore[arg-type]
+        cal,
+        read_sales(files["sales"]),
+        read_prices(files["prices"]),
+        horizon=HORIZON,  # type: ignore[arg-type]
     )
     panel = build_panel(sales_long)
     del sales_long
@@ -182,12 +185,16 @@ def main() -> None:
         print(res.pivot(on="method", index="fold", values="all"))
         print(res.pivot(on="method", index="fold", values="ratio_sn"))
         print("\nMean over folds:")
-        summary = res.group_by("method").agg(
-            pl.col("all").mean().alias("wspl"),
-            pl.col("ratio_sn").mean().alias("ratio_sn_mean"),
-            pl.col("ratio_sn").min().alias("ratio_sn_min"),
-            pl.col("ratio_sn").max().alias("ratio_sn_max"),
-        ).sort("wspl")
+        summary = (
+            res.group_by("method")
+            .agg(
+                pl.col("all").mean().alias("wspl"),
+                pl.col("ratio_sn").mean().alias("ratio_sn_mean"),
+                pl.col("ratio_sn").min().alias("ratio_sn_min"),
+                pl.col("ratio_sn").max().alias("ratio_sn_max"),
+            )
+            .sort("wspl")
+        )
         print(summary)
         print("\nPer level, mean over folds:")
         levels = [c for c in res.columns if c in series]

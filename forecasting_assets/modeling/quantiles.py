@@ -247,7 +247,9 @@ class SeriesQuantiles:
         e = np.where(ok, a - f, 0.0)
         # expected squared residual of each pair from its bin, then each series' ratio to it
         n_b = edges.size + 1
-        v = np.bincount(bins[ok], (e * e)[ok], n_b) / np.maximum(np.bincount(bins[ok], None, n_b), 1)
+        v = np.bincount(bins[ok], (e * e)[ok], n_b) / np.maximum(
+            np.bincount(bins[ok], None, n_b), 1
+        )
         expected = np.where(ok, v[bins], 0.0).sum(axis=1)
         observed = (e * e).sum(axis=1)
         cls_idx = series_classes(np.where(ok, a, np.nan))
@@ -357,19 +359,18 @@ class QuantileCalibration:
         return cls(tuple(float(q) for q in quantiles), fitted, fallback)
 
     def predict(self, point: np.ndarray, rows: pl.DataFrame | Sequence[str]) -> np.ndarray:
-        """Bottom-level quantiles ``(len(point), Q)``; ``rows`` has the series ``id`` of each point
-        (a frame with an ``id`` column, or the ids)."""
+        """Bottom-level quantiles ``(*point.shape, Q)``; ``rows`` gives the series ``id`` along
+        the first axis of ``point`` (a frame with an ``id`` column, or the ids): one per forecast
+        row (the export) or one per row of a ``(n, h)`` matrix."""
         ids = rows["id"].cast(pl.String).to_list() if isinstance(rows, pl.DataFrame) else rows
-        return self.levels[BOTTOM_LEVEL].predict(np.ravel(point), list(ids))
+        return self.levels[BOTTOM_LEVEL].predict(np.asarray(point), list(ids))
 
     def predict_level(self, level: str, point: np.ndarray, ids: Sequence[str]) -> np.ndarray:
         """Quantiles ``(*point.shape, Q)`` of ``level``'s aggregated point forecasts (first axis
         follows ``ids``, the level's series ids as in :func:`level_series`)."""
         return self.levels[level].predict(point, ids)
 
-    def level_forecasts(
-        self, point: np.ndarray, hierarchy: pl.DataFrame
-    ) -> dict[str, np.ndarray]:
+    def level_forecasts(self, point: np.ndarray, hierarchy: pl.DataFrame) -> dict[str, np.ndarray]:
         """``{level: (G, h, Q)}`` quantiles of every level from a bottom ``(n, h)`` point forecast
         (rows in ``hierarchy`` order; point forecasts are summed up the hierarchy)."""
         out = {}
