@@ -8,8 +8,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from forecasting_assets.modeling import forecast as fc
 from forecasting_assets.contracts import M5_LEVELS
+from forecasting_assets.modeling import forecast as fc
 from forecasting_assets.modeling.quantiles import (
     QUANTILE_COLUMNS,
     QUANTILES,

@@ -72,7 +72,7 @@ def test_every_level_is_calibrated_on_its_own_sums(count_folds: Any) -> None:
     rng = np.random.default_rng(5)
     fresh = count_folds.draw(rng)
     for name, q in out.items():
-        agg, ids = series[name]
+        _, ids = series[name]
         assert q.shape == (len(ids), 28, len(QUANTILES)), name
     total_q = out["total"][0]
     bottom = out["item_store"]
