@@ -186,6 +186,8 @@ def coverage_rows(
 N_BINS = 20
 MIN_BIN_PAIRS = 1000
 """Fewer backtest pairs per bin than this: fewer bins (a single series gets one bin)."""
+INTERVAL_TARGET = 0.8
+"""Coverage the ``[q100, q900]`` interval is calibrated to, out of fold."""
 PRIOR_PAIRS = 112.0
 """Shrinkage of a series' scale to its demand class mean, in backtest pairs (4 folds of 28 days)."""
 
@@ -197,19 +199,98 @@ def series_classes(actual: np.ndarray) -> np.ndarray:
     return np.array([DEMAND_CLASSES.index(c) for c in names], dtype=np.int64)
 
 
-def _bin_table(
-    bins: np.ndarray, z: np.ndarray, n_bins: int, quantiles: Sequence[float]
+def _bin_quantiles(
+    bins: np.ndarray, z: np.ndarray, n_bins: int, levels: Sequence[float]
 ) -> np.ndarray:
-    """``(n_bins, Q)`` residual quantiles per bin (empty bins get the pooled quantiles)."""
+    """``(n_bins, L)`` empirical quantiles of ``z`` per bin (empty bins: the pooled ones)."""
     order = np.argsort(bins, kind="stable")
     splits = np.searchsorted(bins[order], np.arange(1, n_bins))
-    pooled = _residual_quantiles(z, quantiles)
+    pooled = np.quantile(z, levels) if z.size else np.zeros(len(levels))
     return np.stack(
-        [
-            _residual_quantiles(chunk, quantiles) if chunk.size else pooled
-            for chunk in np.split(z[order], splits)
-        ]
+        [np.quantile(c, levels) if c.size else pooled for c in np.split(z[order], splits)]
     )
+
+
+def _table(
+    bins: np.ndarray, z: np.ndarray, n_bins: int, quantiles: Sequence[float], shift: float
+) -> np.ndarray:
+    """``(n_bins, Q)`` table; the interval bounds (q100/q900) are taken at levels widened by
+    ``shift``; levels <= LOWER_Q are capped at 0 and >= UPPER_Q floored at 0, monotone."""
+    qs = np.asarray(quantiles, np.float64)
+    levels = np.where(qs == LOWER_Q, LOWER_Q - shift, np.where(qs == UPPER_Q, UPPER_Q + shift, qs))
+    t = _bin_quantiles(bins, z, n_bins, np.clip(levels, 0.0, 1.0))
+    t = np.where(qs <= LOWER_Q, np.minimum(t, 0.0), t)
+    t = np.where(qs >= UPPER_Q, np.maximum(t, 0.0), t)
+    return np.maximum.accumulate(t, axis=1)
+
+
+@dataclass
+class _Scaled:
+    """Residuals of one level's backtest pairs divided by their series' scale."""
+
+    edges: np.ndarray
+    bins: np.ndarray  # bin of every valid pair
+    z: np.ndarray  # scaled residual of every valid pair
+    scale: np.ndarray  # (n,)
+
+
+def _scaled_residuals(f: np.ndarray, a: np.ndarray, ok: np.ndarray, n_bins: int,
+                      prior_pairs: float) -> _Scaled:  # fmt: skip
+    """Bins of the point forecast, series scales shrunk to their demand class, scaled residuals."""
+    n_bins = int(max(1, min(n_bins, ok.sum() // MIN_BIN_PAIRS)))
+    edges = np.unique(np.quantile(f[ok], np.linspace(0, 1, n_bins + 1)[1:-1]))
+    bins = np.searchsorted(edges, f, side="right")
+    e = np.where(ok, a - f, 0.0)
+    # expected squared residual of each pair from its bin, then each series' ratio to it
+    n_b = edges.size + 1
+    v = np.bincount(bins[ok], (e * e)[ok], n_b) / np.maximum(np.bincount(bins[ok], None, n_b), 1)
+    expected = np.where(ok, v[bins], 0.0).sum(axis=1)
+    observed = (e * e).sum(axis=1)
+    cls_idx = series_classes(np.where(ok, a, np.nan))
+    k = len(DEMAND_CLASSES)
+    class_ratio = np.bincount(cls_idx, observed, k) / np.maximum(
+        np.bincount(cls_idx, expected, k), 1e-12
+    )
+    prior = prior_pairs * expected / np.maximum(ok.sum(axis=1), 1)  # prior_pairs pairs' worth
+    ratio = np.where(
+        expected > 0, (observed + prior * class_ratio[cls_idx]) / (expected + prior), 1.0
+    )
+    scale = np.sqrt(np.clip(ratio, 1e-4, None))
+    return _Scaled(edges, bins[ok], (e / scale[:, None])[ok], scale)
+
+
+SHIFT_GRID = np.linspace(-0.05, 0.05, 21)
+"""Candidate widenings of the 80 % interval's nominal levels (q100 - s, q900 + s)."""
+
+
+def _interval_shift(
+    folds: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+    n_bins: int,
+    prior_pairs: float,
+    target: float,
+) -> float:
+    """Widening of the interval's nominal levels whose *out-of-fold* coverage (each fold
+    predicted from a calibration on the others) is closest to ``target``: this corrects the
+    in-sample optimism of the series scales and bins."""
+    inside = np.zeros(SHIFT_GRID.size)
+    total = 0
+    for j, (fj, aj, okj) in enumerate(folds):
+        rest = [x for i, x in enumerate(folds) if i != j]
+        f, a, ok = (np.concatenate([r[i] for r in rest], axis=1) for i in range(3))
+        sc = _scaled_residuals(f, a, ok, n_bins, prior_pairs)
+        n_b = sc.edges.size + 1
+        lo = np.minimum(_bin_quantiles(sc.bins, sc.z, n_b, LOWER_Q - SHIFT_GRID), 0.0)
+        hi = np.maximum(_bin_quantiles(sc.bins, sc.z, n_b, UPPER_Q + SHIFT_GRID), 0.0)
+        b = np.searchsorted(sc.edges, fj, side="right")
+        s = sc.scale[:, None, None]
+        low = np.maximum(fj[..., None] + s * lo[b], 0.0)
+        high = np.maximum(fj[..., None] + s * hi[b], 0.0)
+        a3 = aj[..., None]
+        inside += (((a3 >= low) & (a3 <= high)) & okj[..., None]).sum(axis=(0, 1))
+        total += int(okj.sum())
+    cover = inside / max(total, 1)
+    best = np.argmin(np.abs(cover - target) + 1e-9 * np.abs(SHIFT_GRID))
+    return float(SHIFT_GRID[best])
 
 
 @dataclass
@@ -220,6 +301,7 @@ class SeriesQuantiles:
     edges: list[float]  # inner bin edges on the point forecast
     table: list[list[float]]  # (bins, Q) quantiles of residual / series scale
     scale: dict[str, float]  # series id -> scale (1.0 for a series not seen in the backtest)
+    interval_shift: float = 0.0  # q100/q900 taken at levels 0.10 - shift / 0.90 + shift
 
     @classmethod
     def fit(
@@ -230,9 +312,12 @@ class SeriesQuantiles:
         quantiles: Sequence[float] = QUANTILES,
         n_bins: int = N_BINS,
         prior_pairs: float = PRIOR_PAIRS,
+        interval: float | None = INTERVAL_TARGET,
     ) -> SeriesQuantiles:
         """Fit from backtest folds: ``forecasts[k]``, ``actuals[k]`` are ``(n, h_k)`` with rows in
-        ``ids`` order (one row per series)."""
+        ``ids`` order (one row per series). With ``interval`` and >= 3 folds, the bounds
+        ``[q100, q900]`` are widened or narrowed so that their out-of-fold coverage (leave one
+        fold out) is ``interval``."""
         f = np.concatenate([np.asarray(x, np.float64) for x in forecasts], axis=1)
         a = np.concatenate([np.asarray(x, np.float64) for x in actuals], axis=1)
         if f.shape != a.shape or f.shape[0] != len(ids) or f.size == 0:
@@ -241,35 +326,20 @@ class SeriesQuantiles:
             )
         ok = np.isfinite(f) & np.isfinite(a)
         f, a = np.where(ok, f, 0.0), np.where(ok, a, 0.0)
-        n_bins = int(max(1, min(n_bins, ok.sum() // MIN_BIN_PAIRS)))
-        edges = np.unique(np.quantile(f[ok], np.linspace(0, 1, n_bins + 1)[1:-1]))
-        bins = np.searchsorted(edges, f, side="right")
-        e = np.where(ok, a - f, 0.0)
-        # expected squared residual of each pair from its bin, then each series' ratio to it
-        n_b = edges.size + 1
-        v = np.bincount(bins[ok], (e * e)[ok], n_b) / np.maximum(
-            np.bincount(bins[ok], None, n_b), 1
-        )
-        expected = np.where(ok, v[bins], 0.0).sum(axis=1)
-        observed = (e * e).sum(axis=1)
-        cls_idx = series_classes(np.where(ok, a, np.nan))
-        k = len(DEMAND_CLASSES)
-        class_ratio = np.bincount(cls_idx, observed, k) / np.maximum(
-            np.bincount(cls_idx, expected, k), 1e-12
-        )
-        pairs = np.maximum(ok.sum(axis=1), 1)
-        prior = prior_pairs * expected / pairs  # prior_pairs pairs' worth of expected error
-        ratio = np.where(
-            expected > 0, (observed + prior * class_ratio[cls_idx]) / (expected + prior), 1.0
-        )
-        scale = np.sqrt(np.clip(ratio, 1e-4, None))
-        z = (e / scale[:, None])[ok]
-        table = _bin_table(bins[ok], z, n_b, quantiles)
+        sc = _scaled_residuals(f, a, ok, n_bins, prior_pairs)
+        shift = 0.0
+        if interval is not None and len(forecasts) >= 3:
+            cuts = np.cumsum([np.shape(x)[1] for x in forecasts])[:-1]
+            folds = list(zip(*(np.split(m, cuts, axis=1) for m in (f, a, ok)), strict=True))
+            shift = _interval_shift(folds, n_bins, prior_pairs, interval)
+        table = _table(sc.bins, sc.z, sc.edges.size + 1, quantiles, shift)
+        edges, scale = sc.edges, sc.scale
         return cls(
             quantiles=tuple(float(q) for q in quantiles),
             edges=edges.tolist(),
             table=table.tolist(),
             scale=dict(zip((str(i) for i in ids), scale.tolist(), strict=True)),
+            interval_shift=shift,
         )
 
     def predict(self, point: np.ndarray, ids: Sequence[str]) -> np.ndarray:
@@ -285,7 +355,8 @@ class SeriesQuantiles:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable form."""
-        return {"edges": self.edges, "table": self.table, "scale": self.scale}
+        return {"edges": self.edges, "table": self.table, "scale": self.scale,
+                "interval_shift": self.interval_shift}  # fmt: skip
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], quantiles: Sequence[float]) -> SeriesQuantiles:
@@ -295,6 +366,7 @@ class SeriesQuantiles:
             edges=[float(x) for x in data["edges"]],
             table=[[float(x) for x in r] for r in data["table"]],
             scale={str(k): float(v) for k, v in dict(data["scale"]).items()},
+            interval_shift=float(data.get("interval_shift", 0.0)),
         )
 
 
