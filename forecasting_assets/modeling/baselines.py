@@ -3,15 +3,25 @@
 Every function takes the history (days up to the forecast origin, oldest first) and returns a
 ``(n_series, horizon)`` float64 matrix of forecasts. Leading zeros (before a series' first sale)
 are not demand: the smoothing methods start at the first non-zero value.
+
+:data:`BASELINES` are the cheap ones, scored on every backtest; :data:`STATISTICAL_BASELINES`
+(AutoETS, Theta from ``statsforecast``) fit one model per series on the last two years and cost
+minutes at M5 scale. The reference *quantile* forecasts of the uncertainty track
+(:func:`seasonal_naive_quantiles`, :func:`naive_spread_quantiles`) return ``(n, horizon, Q)``;
+:func:`quantiles_by_level` applies one to every M5 level's aggregated history.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+import os
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from forecasting_assets.modeling.metrics import first_nonzero
+from forecasting_assets.modeling.metrics import M5_QUANTILES, WRMSSEEvaluator, first_nonzero
+
+logger = logging.getLogger(__name__)
 
 SEASON = 7
 MA_WINDOW = 28
@@ -19,6 +29,12 @@ SES_ALPHA = 0.1
 CROSTON_ALPHA = 0.1
 TSB_ALPHA = 0.1
 TSB_BETA = 0.1
+STAT_WINDOW = 728
+"""Days (two years) the statsforecast models are fitted on, per series."""
+MIN_STAT_DAYS = 2 * SEASON
+"""A series with fewer days since its first sale gets the moving average instead."""
+SPREAD_WINDOW = 28
+SNAIVE_ERROR_WINDOW = 364
 
 
 def _as_history(history: np.ndarray) -> np.ndarray:
@@ -116,3 +132,118 @@ BASELINES: dict[str, Callable[[np.ndarray, int], np.ndarray]] = {
     "tsb": tsb,
 }
 """Baseline name (as in backtest_metrics.parquet) -> forecasting function."""
+
+
+def _statsforecast(
+    history: np.ndarray, horizon: int, model: object, window: int, n_jobs: int | None
+) -> np.ndarray:
+    """Forecasts of one statsforecast model fitted per series on its last ``window`` days after
+    its first sale (series with fewer than :data:`MIN_STAT_DAYS` such days, or all zeros, get
+    the moving average); clipped at 0."""
+    import pandas as pd
+    from statsforecast import StatsForecast
+
+    h = _as_history(history)
+    tail = h[:, -window:]
+    start = first_nonzero(tail)
+    out = moving_average(h, horizon)
+    fit = np.flatnonzero(tail.shape[1] - start >= MIN_STAT_DAYS)
+    if fit.size == 0:
+        return out
+    lengths = tail.shape[1] - start[fit]
+    keep = np.arange(tail.shape[1])[None, :] >= start[fit, None]
+    frame = pd.DataFrame(
+        {
+            "unique_id": np.repeat(np.arange(fit.size), lengths),
+            "ds": np.concatenate([np.arange(n) for n in lengths]),
+            "y": tail[fit][keep],
+        }
+    )
+    jobs = n_jobs if n_jobs is not None else max(1, min(2, os.cpu_count() or 1))
+    sf = StatsForecast(models=[model], freq=1, n_jobs=jobs)
+    pred = sf.forecast(df=frame, h=horizon).sort_values(["unique_id", "ds"])
+    values = pred[str(model)].to_numpy(np.float64).reshape(fit.size, horizon)
+    out[fit] = np.clip(np.nan_to_num(values, nan=0.0), 0.0, None)
+    return out
+
+
+def auto_ets(
+    history: np.ndarray,
+    horizon: int,
+    season: int = SEASON,
+    window: int = STAT_WINDOW,
+    model: str = "ZZZ",
+    n_jobs: int | None = None,
+) -> np.ndarray:
+    """statsforecast ``AutoETS`` (weekly season, model chosen by AICc) per series."""
+    from statsforecast.models import AutoETS
+
+    return _statsforecast(history, horizon, AutoETS(season_length=season, model=model),
+                          window, n_jobs)  # fmt: skip
+
+
+def theta(
+    history: np.ndarray,
+    horizon: int,
+    season: int = SEASON,
+    window: int = STAT_WINDOW,
+    n_jobs: int | None = None,
+) -> np.ndarray:
+    """statsforecast ``Theta`` (standard theta method, deseasonalised weekly) per series."""
+    from statsforecast.models import Theta
+
+    return _statsforecast(history, horizon, Theta(season_length=season), window, n_jobs)
+
+
+STATISTICAL_BASELINES: dict[str, Callable[[np.ndarray, int], np.ndarray]] = {
+    "auto_ets": auto_ets,
+    "theta": theta,
+}
+"""statsforecast baselines (slow: pass them to ``backtest_baselines`` explicitly)."""
+
+
+def naive_spread_quantiles(
+    history: np.ndarray,
+    horizon: int,
+    quantiles: Sequence[float] = M5_QUANTILES,
+    window: int = SPREAD_WINDOW,
+) -> np.ndarray:
+    """Empirical quantiles of each series' last ``window`` days, flat over the horizon."""
+    h = _as_history(history)
+    q = np.quantile(h[:, -window:], quantiles, axis=1).T
+    return np.repeat(q[:, None, :], horizon, axis=1)
+
+
+def seasonal_naive_quantiles(
+    history: np.ndarray,
+    horizon: int,
+    quantiles: Sequence[float] = M5_QUANTILES,
+    window: int = SNAIVE_ERROR_WINDOW,
+    season: int = SEASON,
+) -> np.ndarray:
+    """Seasonal naive plus the empirical quantiles of the series' own in-sample seasonal-naive
+    errors ``y_t - y_{t-season}`` over its last ``window`` days, clipped at 0 (the M5
+    uncertainty benchmark)."""
+    h = _as_history(history)
+    point = seasonal_naive(h, horizon, season)
+    if h.shape[1] <= season:
+        return np.repeat(point[..., None], len(quantiles), axis=2)
+    tail = h[:, -(min(window, h.shape[1] - season) + season) :]
+    errors = tail[:, season:] - tail[:, :-season]
+    q = np.quantile(errors, quantiles, axis=1).T
+    return np.maximum(point[..., None] + q[:, None, :], 0.0)
+
+
+def quantiles_by_level(
+    evaluator: WRMSSEEvaluator,
+    history: np.ndarray,
+    method: Callable[..., np.ndarray],
+    horizon: int,
+    quantiles: Sequence[float] = M5_QUANTILES,
+) -> dict[str, np.ndarray]:
+    """``{level: (G, horizon, Q)}``: ``method`` applied to each level's aggregated history
+    (bottom ``history`` rows in the evaluator's hierarchy order)."""
+    return {
+        name: method(lv.aggregate(history), horizon, quantiles)
+        for name, lv in evaluator.levels.items()
+    }

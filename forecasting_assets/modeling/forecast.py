@@ -9,11 +9,13 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from forecasting_assets.contracts import BOTTOM_LEVEL, M5_LEVELS
 from forecasting_assets.modeling.quantiles import (
     LOWER_Q,
     QUANTILE_COLUMNS,
     UPPER_Q,
     ConformalQuantiles,
+    QuantileCalibration,
     quantile_column,
 )
 
@@ -23,18 +25,20 @@ FORECAST_COLUMNS: tuple[str, ...] = (
 )  # fmt: skip
 """Exact column order of forecasts.parquet (CONTRACTS.md)."""
 
-AGGREGATE_LEVELS: dict[str, tuple[str, ...]] = {
-    "total": (),
-    "state": ("state_id",),
-    "store": ("store_id",),
-    "cat": ("cat_id",),
-    "dept": ("dept_id",),
-}
+AGGREGATE_LEVELS: dict[str, tuple[str, ...]] = M5_LEVELS
+"""Levels of forecasts_aggregated.parquet: all 12 M5 levels."""
+AGGREGATED_COLUMNS: tuple[str, ...] = (
+    "level", "level_id", "date", "predicted_sales", "lower", "upper", *QUANTILE_COLUMNS,
+)  # fmt: skip
+"""Exact column order of forecasts_aggregated.parquet."""
 VALUE_COLUMNS: tuple[str, ...] = ("predicted_sales", "lower", "upper", *QUANTILE_COLUMNS)
 
 
+Calibration = QuantileCalibration | ConformalQuantiles
+
+
 def forecast_frame(
-    rows: pl.DataFrame, point: np.ndarray, calibration: ConformalQuantiles, model_version: str
+    rows: pl.DataFrame, point: np.ndarray, calibration: Calibration, model_version: str
 ) -> pl.DataFrame:
     """Forecast rows with point, quantiles and the 80 % interval (``lower``=q100, ``upper``=q900).
 
@@ -42,7 +46,10 @@ def forecast_frame(
     the hierarchy columns are kept (as strings) for aggregation, :func:`export_frame` drops them.
     """
     point = np.clip(np.asarray(point, np.float64), 0.0, None)
-    q = calibration.predict(point)
+    if isinstance(calibration, QuantileCalibration):
+        q = calibration.predict(point, rows)
+    else:
+        q = calibration.predict(point)
     qcols = {quantile_column(level): q[:, i] for i, level in enumerate(calibration.quantiles)}
     base = rows.select(
         *[
@@ -65,40 +72,50 @@ def export_frame(forecasts: pl.DataFrame) -> pl.DataFrame:
     return forecasts.select(FORECAST_COLUMNS)
 
 
-def aggregate_forecasts(forecasts: pl.DataFrame, calibration: ConformalQuantiles) -> pl.DataFrame:
-    """Sums per level (total/state/store/cat/dept) and date.
+def _level_id(cols: tuple[str, ...]) -> pl.Expr:
+    return pl.concat_str(list(cols), separator="_") if cols else pl.lit("Total")
 
-    ``predicted_sales`` is the sum of series forecasts; ``lower``/``upper`` scale it by the
-    level's backtest relative-error quantiles (q100/q900) when calibrated, else they are the sums of
-    the series bounds (a conservative, too-wide interval).
+
+def aggregate_forecasts(forecasts: pl.DataFrame, calibration: Calibration) -> pl.DataFrame:
+    """Forecasts of every series of the 12 M5 levels (forecasts_aggregated.parquet).
+
+    Columns (:data:`AGGREGATED_COLUMNS`): ``level`` (M5 level name, e.g. ``store_dept``),
+    ``level_id`` (its keys joined by ``_``: ``Total``, ``CA``, ``CA_1_FOODS_1``,
+    ``FOODS_1_001_CA_1``...), ``date``, ``predicted_sales`` (the sum of the series' point
+    forecasts), ``lower``/``upper`` (the 80 % interval, = ``q100``/``q900``) and the quantiles
+    ``q005 .. q995`` (including the nine M5 ones). The bottom level (``item_store``) repeats the
+    series' own forecasts. Upper levels' quantiles come from the level's own calibration
+    (:class:`QuantileCalibration`: quantiles of sums are not sums of quantiles); with a legacy
+    :class:`ConformalQuantiles` they scale the sum by the level's relative errors where
+    calibrated, else they are the sums of the series' quantiles (too wide).
     """
-    q_levels = list(calibration.quantiles)
-    lo_i, hi_i = q_levels.index(LOWER_Q), q_levels.index(UPPER_Q)
     frames = []
     for level, cols in AGGREGATE_LEVELS.items():
-        key = pl.concat_str(list(cols), separator="_") if cols else pl.lit("Total")
-        agg = (
-            forecasts.with_columns(key.alias("level_id"))
-            .group_by("level_id", "date")
-            .agg(pl.col("predicted_sales", "lower", "upper").sum())
-            .sort("level_id", "date")
-        )
-        if level in calibration.level_relative:
-            q = calibration.predict_level(level, agg["predicted_sales"].to_numpy())
+        keyed = forecasts.with_columns(_level_id(cols).alias("level_id"))
+        if level == BOTTOM_LEVEL:
+            agg = keyed.sort("level_id", "date")
+        else:
+            agg = (
+                keyed.group_by("level_id", "date")
+                .agg(pl.col("predicted_sales", *QUANTILE_COLUMNS).sum())
+                .sort("level_id", "date")
+            )
+            point = agg["predicted_sales"].to_numpy()
+            q = None
+            if isinstance(calibration, QuantileCalibration):
+                if level in calibration.levels:
+                    q = calibration.predict_level(level, point, agg["level_id"].to_list())
+            elif level in calibration.level_relative:
+                q = calibration.predict_level(level, point)
+            if q is not None:
+                agg = agg.with_columns(
+                    pl.Series(name, q[:, i]) for i, name in enumerate(QUANTILE_COLUMNS)
+                )
             agg = agg.with_columns(
-                pl.Series("lower", np.minimum(q[:, lo_i], agg["predicted_sales"].to_numpy())),
-                pl.Series("upper", np.maximum(q[:, hi_i], agg["predicted_sales"].to_numpy())),
+                pl.min_horizontal(quantile_column(LOWER_Q), "predicted_sales").alias("lower"),
+                pl.max_horizontal(quantile_column(UPPER_Q), "predicted_sales").alias("upper"),
             )
-        frames.append(
-            agg.select(
-                pl.lit(level).alias("level"),
-                "level_id",
-                "date",
-                "predicted_sales",
-                "lower",
-                "upper",
-            )
-        )
+        frames.append(agg.with_columns(pl.lit(level).alias("level")).select(AGGREGATED_COLUMNS))
     return pl.concat(frames)
 
 

@@ -11,6 +11,8 @@ Definitions (ARCHITECTURE.md §5):
   ``(y_t - y_{t-1})**2`` (RMSSE) or ``|y_t - y_{t-1}|`` (SPL). Aggregated series are trimmed on
   their own first non-zero value.
 * RMSSE = ``sqrt(mean_h (y - yhat)**2 / scale)``.
+* SPL of a series and quantile = mean pinball loss over the horizon / its absolute scale;
+  WSPL = ``sum_levels 1/12 * sum w * mean over the nine M5 quantiles of SPL`` (M5 uncertainty).
 * weight of a series = its share of dollar sales (units x price) over the last 28 training days,
   within its level (each level's weights sum to 1); WRMSSE = ``sum_levels 1/12 * sum w * RMSSE``.
 
@@ -31,23 +33,12 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
-M5_LEVELS: dict[str, tuple[str, ...]] = {
-    "total": (),
-    "state": ("state_id",),
-    "store": ("store_id",),
-    "cat": ("cat_id",),
-    "dept": ("dept_id",),
-    "state_cat": ("state_id", "cat_id"),
-    "state_dept": ("state_id", "dept_id"),
-    "store_cat": ("store_id", "cat_id"),
-    "store_dept": ("store_id", "dept_id"),
-    "item": ("item_id",),
-    "item_state": ("item_id", "state_id"),
-    "item_store": ("item_id", "store_id"),
-}
-"""The 12 M5 aggregation levels: name -> grouping columns (() = grand total)."""
+from forecasting_assets.contracts import BOTTOM_LEVEL as BOTTOM_LEVEL
+from forecasting_assets.contracts import M5_LEVELS as M5_LEVELS
 
-BOTTOM_LEVEL = "item_store"
+M5_QUANTILES: tuple[float, ...] = (0.005, 0.025, 0.165, 0.25, 0.5, 0.75, 0.835, 0.975, 0.995)
+"""The nine quantile levels the M5 uncertainty track scored (WSPL)."""
+
 EPS_GUARD_FALLBACK = 1.0
 
 
@@ -259,13 +250,25 @@ class WRMSSEEvaluator:
         quantiles: Sequence[float],
     ) -> float:
         """Weighted SPL averaged over the levels given in ``qforecasts`` and over quantiles."""
-        vals = [
-            float(
+        return self.wspl_levels(actual_bottom, qforecasts, quantiles)["all"]
+
+    def wspl_levels(
+        self,
+        actual_bottom: np.ndarray,
+        qforecasts: Mapping[str, np.ndarray],
+        quantiles: Sequence[float],
+    ) -> dict[str, float]:
+        """WSPL per level given in ``qforecasts`` (``{level: (G, h, Q)}`` at ``quantiles``) plus
+        ``"all"`` = their mean (the M5 WSPL when all 12 levels and the nine M5 quantiles are
+        given)."""
+        per = {
+            name: float(
                 np.sum(
                     self.levels[name].weight
                     * self.spl(name, actual_bottom, q, quantiles).mean(axis=1)
                 )
             )
             for name, q in qforecasts.items()
-        ]
-        return float(np.mean(vals))
+        }
+        per["all"] = float(np.mean(list(per.values())))
+        return per

@@ -48,3 +48,33 @@ def test_all_baselines_shape_and_non_negative() -> None:
         out = fn(hist, 28)
         assert out.shape == (50, 28), name
         assert np.isfinite(out).all() and (out >= 0).all(), name
+
+
+def test_naive_spread_quantiles_are_the_last_28_days() -> None:
+    hist = np.array([[100.0] * 10 + list(range(28))])
+    q = bl.naive_spread_quantiles(hist, 5, [0.0, 0.5, 1.0])
+    assert q.shape == (1, 5, 3)
+    np.testing.assert_allclose(q[0, 0], [0.0, 13.5, 27.0])
+    np.testing.assert_allclose(q[0, 4], q[0, 0])  # flat over the horizon
+
+
+def test_seasonal_naive_quantiles_add_in_sample_seasonal_errors() -> None:
+    week = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0])
+    hist = np.tile(week, 8)[None, :]
+    hist[0, -1] = 9.0  # one seasonal error of +2 (and nothing else changes)
+    q = bl.seasonal_naive_quantiles(hist, 7, [0.0, 0.5, 1.0], window=28)
+    np.testing.assert_allclose(q[0, :, 1], [1, 2, 3, 4, 5, 6, 9])  # the median error is 0
+    np.testing.assert_allclose(q[0, :, 2] - q[0, :, 1], 2.0)  # the largest error is +2
+    assert (q >= 0).all()
+
+
+def test_statsforecast_baselines_on_a_weekly_pattern() -> None:
+    week = np.array([2.0, 4.0, 6.0, 8.0, 6.0, 4.0, 2.0])
+    hist = np.vstack([np.tile(week, 30), np.r_[np.zeros(200), [1.0] * 10]])  # 2nd: 10 days
+    for name, fn in bl.STATISTICAL_BASELINES.items():
+        out = fn(hist, 14, n_jobs=1)
+        assert out.shape == (2, 14) and (out >= 0).all(), name
+        # a clean weekly pattern is continued
+        np.testing.assert_allclose(out[0], np.tile(week, 2), atol=0.5, err_msg=name)
+        # too short since the first sale: the moving average
+        np.testing.assert_allclose(out[1], bl.moving_average(hist[1:], 14)[0], err_msg=name)

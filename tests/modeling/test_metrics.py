@@ -151,3 +151,23 @@ def test_weights_uniform_without_sales_and_codes_in_order() -> None:
     np.testing.assert_allclose(
         metrics.dollar_weights(np.array([1.0, np.nan, 3.0]), codes, 2), [1.0, 0.0]
     )
+
+
+def test_wspl_levels_is_the_mean_of_the_levels() -> None:
+    hier = _hier(["FOODS_1_001", "FOODS_1_002"], ["CA_1", "CA_1"])
+    hist = np.array([[0.0, 1.0, 3.0, 2.0], [1.0, 2.0, 1.0, 2.0]])
+    ev = metrics.WRMSSEEvaluator(hist, hier, np.array([1.0, 3.0]))
+    actual = np.array([[2.0, 0.0], [1.0, 1.0]])
+    qs = metrics.M5_QUANTILES
+    q = {name: np.repeat(lv.aggregate(actual)[..., None], len(qs), axis=2)
+         for name, lv in ev.levels.items()}  # fmt: skip
+    perfect = ev.wspl_levels(actual, q, qs)
+    assert set(perfect) == {*metrics.M5_LEVELS, "all"} and perfect["all"] == 0.0
+    shifted = {k: v + 1.0 for k, v in q.items()}
+    per = ev.wspl_levels(actual, shifted, qs)
+    assert per["all"] == pytest.approx(np.mean([per[k] for k in metrics.M5_LEVELS]))
+    # total: y = [3, 1], |diffs| of [1, 3, 4, 4] -> scale 1; every quantile is 1 too high:
+    # pinball (1 - tau) * 1, averaged over the nine (symmetric) levels -> 0.5
+    assert per["total"] == pytest.approx(0.5)
+    assert per["all"] == pytest.approx(ev.wspl(actual, shifted, qs))
+    assert len(qs) == 9 and qs[4] == 0.5

@@ -8,8 +8,14 @@ import numpy as np
 import polars as pl
 import pytest
 
+from forecasting_assets.contracts import M5_LEVELS
 from forecasting_assets.modeling import forecast as fc
-from forecasting_assets.modeling.quantiles import QUANTILES, ConformalQuantiles
+from forecasting_assets.modeling.quantiles import (
+    QUANTILE_COLUMNS,
+    QUANTILES,
+    ConformalQuantiles,
+    QuantileCalibration,
+)
 
 
 def _rows(n_series: int = 3, horizon: int = 28) -> pl.DataFrame:
@@ -76,14 +82,14 @@ def test_totals_flag_jumps_and_collapse(good: pl.DataFrame) -> None:
     assert not fc.check_totals_plausible(good, 0.0).passed
 
 
-def test_aggregates_sum_series(good: pl.DataFrame) -> None:
+def test_aggregates_sum_series_legacy_calibration(good: pl.DataFrame) -> None:
     cal = ConformalQuantiles.fit(
         np.full(50, 10.0),
         np.linspace(8, 12, 50),
         level_pairs={"store": (np.full(50, 10.0), np.linspace(8, 12, 50))},
     )
     agg = fc.aggregate_forecasts(good, cal)
-    assert set(agg["level"]) == {"total", "state", "store", "cat", "dept"}
+    assert set(agg["level"]) == set(M5_LEVELS)
     day = agg.filter(pl.col("level") == "store", pl.col("date") == dt.date(2016, 5, 23))
     assert day["predicted_sales"][0] == pytest.approx(
         good.filter(pl.col("date") == dt.date(2016, 5, 23))["predicted_sales"].sum()
@@ -92,6 +98,40 @@ def test_aggregates_sum_series(good: pl.DataFrame) -> None:
         agg["predicted_sales"] <= agg["upper"]
     ).all()
     assert len(QUANTILES) == 13
+
+
+def test_aggregates_carry_all_quantiles_for_every_series_of_the_12_levels() -> None:
+    rng = np.random.default_rng(1)
+    rows = pl.concat(
+        [_rows(4).with_columns(pl.lit(s).alias("store_id"), pl.lit(s[:2]).alias("state_id"),
+                               pl.concat_str(pl.col("item_id"), pl.lit("_" + s)).alias("id"))
+         for s in ("CA_1", "TX_1")]
+    )  # fmt: skip
+    hier = rows.unique("id", maintain_order=True).select(
+        "id", "item_id", "dept_id", "cat_id", "store_id", "state_id"
+    )
+    mean = rng.uniform(0.5, 4.0, (hier.height, 28))
+    cal = QuantileCalibration.fit([mean] * 3, [rng.poisson(mean).astype(float) for _ in range(3)],
+                                  hier)  # fmt: skip
+    series = fc.forecast_frame(rows, mean.ravel(), cal, "3")
+    agg = fc.aggregate_forecasts(series, cal)
+    assert tuple(agg.columns) == fc.AGGREGATED_COLUMNS
+    expected = {"total": 1, "state": 2, "store": 2, "cat": 1, "dept": 1, "state_cat": 2,
+                "state_dept": 2, "store_cat": 2, "store_dept": 2, "item": 4, "item_state": 8,
+                "item_store": 8}  # fmt: skip
+    counts = agg.group_by("level").agg(pl.col("level_id").n_unique()).rows()
+    assert dict(counts) == expected
+    assert agg.group_by("level", "level_id").len()["len"].unique().to_list() == [28]
+    assert fc.check_finite_non_negative(agg).passed and fc.check_interval_order(agg).passed
+    total = agg.filter(pl.col("level") == "total").sort("date")
+    np.testing.assert_allclose(total["predicted_sales"].to_numpy(), mean.sum(axis=0))
+    # the total's quantiles are its own, narrower than the sums of the series' quantiles
+    summed = series.group_by("date").agg(pl.col("q100", "q900").sum()).sort("date")
+    assert ((total["q900"] - total["q100"]) < (summed["q900"] - summed["q100"])).all()
+    bottom = agg.filter(pl.col("level") == "item_store").sort("level_id", "date")
+    mine = series.sort("id", "date")
+    np.testing.assert_allclose(bottom["q995"].to_numpy(), mine["q995"].to_numpy())
+    assert set(QUANTILE_COLUMNS) <= set(agg.columns)
 
 
 def test_dagster_checks_fail_on_crafted_frames(good: pl.DataFrame) -> None:
