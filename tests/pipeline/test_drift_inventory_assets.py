@@ -283,14 +283,16 @@ def test_plan_export_feeds_the_what_if(
     assert report["feature_drift"]["series_sampled"] == 10
 
 
-def test_drift_report_exposes_status_to_prometheus(home: Path) -> None:
+def test_drift_report_exposes_status_to_prometheus(
+    home: Path, small_sales_long: Callable, small_features: Callable, write_forecasts: Callable
+) -> None:
     from prometheus_client.parser import text_string_to_metric_families
 
     from forecasting_assets.contracts import PIPELINE_METRICS_FILE
 
-    sales = make_sales_long(500)
+    sales = small_sales_long(500)
     write_forecasts(home, sales, "v1")
-    run_drift(sales, make_features(sales, drift_last_days=28))
+    run_drift(sales, small_features(sales, drift_last_days=28))
     text = (home / "exports" / PIPELINE_METRICS_FILE).read_text()
     status = {
         s.labels["scope"]: s.value
