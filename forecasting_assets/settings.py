@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import polars as pl
+
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
@@ -68,3 +70,9 @@ def atomic_write(path: Path) -> Iterator[Path]:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def write_parquet_atomic(frame: pl.DataFrame, path: Path) -> None:
+    """Write a Parquet file so that readers see either the old or the complete new file."""
+    with atomic_write(path) as tmp:
+        frame.write_parquet(tmp)

@@ -25,7 +25,7 @@ class FeatureConfig:
     """
 
     horizon: int = HORIZON
-    direct_lags: tuple[int, ...] = tuple(range(28, 43))
+    direct_lags: tuple[int, ...] = (28, 29, 30, 35, 42)
     short_lags: tuple[int, ...] = (1, 7, 14)
     windows: tuple[int, ...] = (7, 14, 28, 90, 180)
     rolling_shift: int = HORIZON

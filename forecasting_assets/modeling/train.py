@@ -178,17 +178,24 @@ def fit_booster(
     return booster
 
 
-def predict_matrix(booster: lgb.Booster, x: np.ndarray) -> np.ndarray:
-    """Point forecasts (units/day) of a model matrix, clipped at 0."""
-    pred = booster.predict(x, num_threads=int(booster.params.get("num_threads", 2)))
+def predict_matrix(
+    booster: lgb.Booster, x: np.ndarray, num_iteration: int | None = None
+) -> np.ndarray:
+    """Point forecasts (units/day) of a model matrix with the first ``num_iteration`` trees (all
+    if None), clipped at 0."""
+    pred = booster.predict(
+        x, num_iteration=num_iteration, num_threads=int(booster.params.get("num_threads", 2))
+    )
     return np.clip(np.asarray(pred, np.float64), 0.0, None)
 
 
-def predict_booster(booster: lgb.Booster, frame: pl.DataFrame, spec: ModelSpec) -> np.ndarray:
+def predict_booster(
+    booster: lgb.Booster, frame: pl.DataFrame, spec: ModelSpec, num_iteration: int | None = None
+) -> np.ndarray:
     """Point forecasts (units/day) of the rows of ``frame``, clipped at 0."""
     if frame.height == 0:
         return np.zeros(0)
-    return predict_matrix(booster, spec.to_matrix(frame))
+    return predict_matrix(booster, spec.to_matrix(frame), num_iteration)
 
 
 def importance_frame(booster: lgb.Booster) -> pl.DataFrame:
@@ -204,37 +211,18 @@ def importance_frame(booster: lgb.Booster) -> pl.DataFrame:
 
 @dataclass
 class DemandModel:
-    """A direct and a recursive booster, averaged with fixed weights.
+    """The parts of one group's model: a direct and a recursive booster (either may be absent).
 
     *direct*: inputs known at the forecast origin (lags >= 28), one prediction per row.
     *recursive*: also the recent-sales features (:mod:`~forecasting_assets.modeling.recent`);
     over a horizon it predicts day by day, feeding its predictions back as sales.
+    :class:`ModelFamily` routes rows to members and blends their parts.
     """
 
     boosters: dict[str, lgb.Booster]
     specs: dict[str, ModelSpec]
-    weights: dict[str, float]
-
-    @property
-    def input_columns(self) -> list[str]:
-        """Every column any part reads (the pyfunc input)."""
-        return self.input_spec.feature_columns
-
-    @property
-    def input_spec(self) -> ModelSpec:
-        """One spec over every part's columns (builds the pyfunc input frame)."""
-        return input_spec(self.specs)
-
-    def combine(self, parts: Mapping[str, np.ndarray]) -> np.ndarray:
-        """Weighted average of the parts' predictions."""
-        total = sum(self.weights[k] for k in parts)
-        return sum(self.weights[k] * np.asarray(v, np.float64) for k, v in parts.items()) / total
-
-    def predict(self, frame: pl.DataFrame) -> np.ndarray:
-        """One-step predictions of rows that carry every input column (recent features given)."""
-        return self.combine(
-            {k: predict_booster(b, frame, self.specs[k]) for k, b in self.boosters.items()}
-        )
+    iterations: dict[str, int] = field(default_factory=dict)
+    """Trees each part predicts with (all when absent): scores the backtest's checkpoints."""
 
     def forecast_parts(self, rows: pl.DataFrame, history: np.ndarray) -> dict[str, np.ndarray]:
         """Each part's forecast of ``rows`` (every series x the horizon days, sorted by id, d).
@@ -244,33 +232,123 @@ class DemandModel:
         out = {}
         for k, booster in self.boosters.items():
             spec = self.specs[k]
+            it = self.iterations.get(k)
             if k == RECURSIVE:
-                out[k] = recursive_predict(booster, spec, rows, history)
+                out[k] = recursive_predict(booster, spec, rows, history, it)
             else:
-                out[k] = predict_booster(booster, rows, spec)
+                out[k] = predict_booster(booster, rows, spec, it)
+        return out
+
+
+DIRECT, RECURSIVE = "direct", "recursive"
+GLOBAL = "*"
+"""Group key of the global model (all stores' rows), which serves the stores without their own."""
+
+
+def store_groups(series_per_store: Mapping[str, int], min_series: int) -> dict[str, str]:
+    """Which model serves each store: its own when it has at least ``min_series`` series
+    (``min_series <= 0``: never), else the global one."""
+    return {s: (s if 0 < min_series <= n else GLOBAL) for s, n in sorted(series_per_store.items())}
+
+
+@dataclass
+class ModelFamily:
+    """Per-store demand models with a global one for the small stores (the top M5 solutions'
+    structure). Each member is a :class:`DemandModel` whose parts are blended with the weights of
+    the row's store (``recursive_weight``, chosen on the backtest; ``default_weight`` for stores
+    not seen in training). Rows are routed by ``store_id``."""
+
+    members: dict[str, DemandModel]
+    store_group: dict[str, str]
+    recursive_weight: dict[str, float] = field(default_factory=dict)
+    default_weight: float = 0.5
+
+    def group_of(self, stores: pl.Series) -> np.ndarray:
+        """Group key of each store (unknown stores go to the global model, or the first one)."""
+        fallback = GLOBAL if GLOBAL in self.members else next(iter(self.members))
+        s = stores.cast(pl.String)
+        return s.replace_strict(self.store_group, default=fallback).fill_null(fallback).to_numpy()
+
+    @property
+    def input_spec(self) -> ModelSpec:
+        """One spec over every member's columns (builds the pyfunc input frame)."""
+        return input_spec({f"{g}/{k}": s for g, m in self.members.items()
+                           for k, s in m.specs.items()})  # fmt: skip
+
+    @property
+    def input_columns(self) -> list[str]:
+        """Every column any member reads."""
+        return self.input_spec.feature_columns
+
+    def combine(self, parts: Mapping[str, np.ndarray], stores: pl.Series) -> np.ndarray:
+        """Blend of the parts' predictions with each row's store weight."""
+        if len(parts) == 1:
+            return np.asarray(next(iter(parts.values())), np.float64)
+        w = (
+            stores.cast(pl.String)
+            .replace_strict(self.recursive_weight, default=self.default_weight,
+                            return_dtype=pl.Float64)
+            .fill_null(self.default_weight)
+            .to_numpy()
+        )  # fmt: skip
+        return (1.0 - w) * parts[DIRECT] + w * parts[RECURSIVE]
+
+    def predict_parts(self, frame: pl.DataFrame) -> dict[str, np.ndarray]:
+        """Each part's one-step predictions of rows that carry every input column."""
+        groups = self.group_of(frame.get_column("store_id"))
+        out: dict[str, np.ndarray] = {}
+        for g in np.unique(groups):
+            sel = groups == g
+            member = self.members[str(g)]
+            sub = frame.filter(pl.Series(sel))
+            for k, b in member.boosters.items():
+                out.setdefault(k, np.zeros(frame.height))[sel] = predict_booster(
+                    b, sub, member.specs[k], member.iterations.get(k)
+                )
+        return out
+
+    def predict(self, frame: pl.DataFrame) -> np.ndarray:
+        """One-step blended predictions (the pyfunc's ``predict``)."""
+        return self.combine(self.predict_parts(frame), frame.get_column("store_id"))
+
+    def forecast_parts(self, rows: pl.DataFrame, history: np.ndarray) -> dict[str, np.ndarray]:
+        """Each part's horizon forecast of ``rows`` (every series x the horizon days, sorted by
+        id, d), each series by its group's member; ``history`` in the same series order."""
+        n = history.shape[0]
+        if n == 0 or rows.height % n:
+            raise ValueError(f"{rows.height} rows do not cover {n} series x whole days")
+        days = rows.height // n
+        series_group = self.group_of(rows.get_column("store_id").gather_every(days))
+        out: dict[str, np.ndarray] = {}
+        for g in np.unique(series_group):
+            sel = series_group == g
+            row_sel = np.repeat(sel, days)
+            parts = self.members[str(g)].forecast_parts(rows.filter(pl.Series(row_sel)),
+                                                        history[sel])  # fmt: skip
+            for k, v in parts.items():
+                out.setdefault(k, np.zeros(rows.height))[row_sel] = v
         return out
 
     def forecast(self, rows: pl.DataFrame, history: np.ndarray) -> np.ndarray:
-        """Blended horizon forecast of ``rows`` (see :meth:`forecast_parts`)."""
-        return self.combine(self.forecast_parts(rows, history))
+        """Blended horizon forecast (see :meth:`forecast_parts`)."""
+        return self.combine(self.forecast_parts(rows, history), rows.get_column("store_id"))
 
     def importance(self) -> pl.DataFrame:
-        """feature, gain, split of the blend: each part's importance times its weight."""
-        parts = [
-            importance_frame(b).with_columns(
-                pl.col("gain") * self.weights[k], pl.col("split") * self.weights[k]
-            )
-            for k, b in self.boosters.items()
-        ]
+        """feature, gain, split summed over every member's parts, each part weighted by its
+        mean blend weight."""
+        mean_w = float(np.mean(list(self.recursive_weight.values()) or [self.default_weight]))
+        part_w = {DIRECT: 1.0 - mean_w, RECURSIVE: mean_w}
+        frames = [
+            importance_frame(b).with_columns(pl.col("gain") * part_w.get(k, 1.0),
+                                             pl.col("split") * part_w.get(k, 1.0))
+            for m in self.members.values() for k, b in m.boosters.items()
+        ]  # fmt: skip
         return (
-            pl.concat(parts)
+            pl.concat(frames)
             .group_by("feature")
             .agg(pl.col("gain").sum(), pl.col("split").sum().round(0).cast(pl.Int64))
             .sort("gain", descending=True)
         )
-
-
-DIRECT, RECURSIVE = "direct", "recursive"
 
 
 def input_spec(specs: Mapping[str, ModelSpec]) -> ModelSpec:
@@ -285,40 +363,42 @@ def model_specs(
     schema: Mapping[str, pl.DataType],
     feature_columns: Sequence[str],
     categorical_columns: Sequence[str],
-    recursive_weight: float,
-) -> tuple[dict[str, ModelSpec], dict[str, float]]:
-    """Specs and weights of the parts: the direct model reads ``feature_columns``; the recursive
-    one drops the sales lags >= 28 (its recent features supersede them) and adds the recent ones."""
-    if not 0.0 <= recursive_weight <= 1.0:
-        raise ValueError("recursive_weight must be within [0, 1]")
-    specs, weights = {}, {}
-    if recursive_weight < 1.0:
+    parts: Sequence[str] = (DIRECT, RECURSIVE),
+) -> dict[str, ModelSpec]:
+    """Specs of the parts: the direct model reads ``feature_columns``; the recursive one drops
+    the sales lags >= 28 (its recent features supersede them) and adds the recent ones."""
+    unknown = set(parts) - {DIRECT, RECURSIVE}
+    if unknown or not parts:
+        raise ValueError(f"parts must be a non-empty subset of {DIRECT!r}, {RECURSIVE!r}")
+    specs = {}
+    if DIRECT in parts:
         specs[DIRECT] = ModelSpec.from_schema(schema, feature_columns, categorical_columns)
-        weights[DIRECT] = 1.0 - recursive_weight
-    if recursive_weight > 0.0:
+    if RECURSIVE in parts:
         cols = [c for c in feature_columns if not c.startswith("sales_lag_")]
         specs[RECURSIVE] = ModelSpec.from_schema(
             schema, [*cols, *RECENT_COLUMNS], categorical_columns
         )
-        weights[RECURSIVE] = recursive_weight
-    return specs, weights
+    return specs
 
 
 def fit_model(
     frame: pl.DataFrame,
     specs: Mapping[str, ModelSpec],
-    weights: Mapping[str, float],
     params: Mapping[str, Any],
-    num_boost_round: int,
+    rounds: Mapping[str, int],
     mask: pl.Series,
 ) -> DemandModel:
-    """Train every part on the rows of ``frame`` where ``mask`` is true."""
-    boosters = {k: fit_booster(frame, s, params, num_boost_round, mask) for k, s in specs.items()}
-    return DemandModel(boosters, dict(specs), dict(weights))
+    """Train every part (``rounds[part]`` trees) on the rows of ``frame`` where ``mask`` is true."""
+    boosters = {k: fit_booster(frame, s, params, rounds[k], mask) for k, s in specs.items()}
+    return DemandModel(boosters, dict(specs))
 
 
 def recursive_predict(
-    booster: lgb.Booster, spec: ModelSpec, rows: pl.DataFrame, history: np.ndarray
+    booster: lgb.Booster,
+    spec: ModelSpec,
+    rows: pl.DataFrame,
+    history: np.ndarray,
+    num_iteration: int | None = None,
 ) -> np.ndarray:
     """Day-by-day forecast: each day's recent features read the actuals and the predictions of
     the days before. Series not launched at the origin keep NaN history (features NaN).
@@ -341,7 +421,7 @@ def recursive_predict(
         col = past.shape[1] + step
         xd = x[np.arange(n) * days + step]
         xd[:, recent_idx] = recent_features(y, col)[:, 0, :]
-        pred[:, step] = predict_matrix(booster, xd)
+        pred[:, step] = predict_matrix(booster, xd, num_iteration)
         y[:, col] = np.where(launched, pred[:, step], np.nan)
     return pred.reshape(-1)
 
@@ -384,15 +464,52 @@ def as_panel_matrix(
     return values.reshape(n, fold_days)
 
 
+def fit_family(
+    frame: pl.DataFrame,
+    specs: Mapping[str, ModelSpec],
+    params: Mapping[str, Any],
+    rounds: Mapping[str, int],
+    mask: pl.Series,
+    store_group: Mapping[str, str],
+    recursive_weight: Mapping[str, float] | None = None,
+) -> ModelFamily:
+    """Train one :class:`DemandModel` per group of ``store_group`` on the rows of ``frame`` where
+    ``mask`` is true: a store's own model on its rows, the global one on every store's rows."""
+    stores = frame.get_column("store_id").cast(pl.String)
+    members = {}
+    for g in sorted(set(store_group.values())):
+        m = mask if g == GLOBAL else mask & (stores == g)
+        members[g] = fit_model(frame, specs, params, rounds, m)
+    weights = dict(recursive_weight or {})
+    default = float(np.mean(list(weights.values()))) if weights else 0.5
+    return ModelFamily(members, dict(store_group), weights, default)
+
+
 @dataclass
 class FoldOutput:
-    """Backtest forecasts of one fold, ``(n_series, horizon)`` in panel order."""
+    """Backtest forecasts of one fold, ``(n_series, horizon)`` in panel order: each part's after
+    each checkpoint's number of trees (``parts[part][trees]``)."""
 
     fold: Fold
-    forecast: np.ndarray
+    parts: dict[str, dict[int, np.ndarray]]
     train_rows: int
     seconds: float
-    parts: dict[str, np.ndarray] = field(default_factory=dict)  # each part's forecast
+
+    def blend(self, rounds: Mapping[str, int], recursive_weight: np.ndarray | float) -> np.ndarray:
+        """The direct/recursive blend; ``recursive_weight`` a scalar or one per series."""
+        w = np.asarray(recursive_weight, np.float64)
+        w = w[:, None] if w.ndim == 1 else w
+        if RECURSIVE not in self.parts:
+            return self.parts[DIRECT][rounds[DIRECT]]
+        if DIRECT not in self.parts:
+            return self.parts[RECURSIVE][rounds[RECURSIVE]]
+        d, r = self.parts[DIRECT][rounds[DIRECT]], self.parts[RECURSIVE][rounds[RECURSIVE]]
+        return (1.0 - w) * d + w * r
+
+
+def checkpoints(num_boost_round: int, n: int = 4) -> list[int]:
+    """Numbers of trees the backtest scores: ``n`` evenly spaced up to ``num_boost_round``."""
+    return sorted({max(1, round(num_boost_round * (i + 1) / n)) for i in range(n)})
 
 
 def backtest_model(
@@ -400,15 +517,16 @@ def backtest_model(
     panel: Panel,
     folds: Sequence[Fold],
     specs: Mapping[str, ModelSpec],
-    weights: Mapping[str, float],
     params: Mapping[str, Any],
     num_boost_round: int,
     train_start_d: int,
+    store_group: Mapping[str, str],
     encoder: Encoder | None = None,
     max_train_rows: int = 0,
     seed: int = 42,
 ) -> list[FoldOutput]:
-    """Train the model on days ``train_start_d .. origin`` of each fold and forecast the fold.
+    """Train the family on days ``train_start_d .. origin`` of each fold and forecast the fold
+    with every part at every :func:`checkpoints` number of trees.
 
     ``features``: a complete grid sorted by id, d, with the recent features
     (:func:`~forecasting_assets.modeling.recent.with_recent_features`).
@@ -428,18 +546,17 @@ def backtest_model(
             )
         if int(frame.get_column("d").filter(mask).max()) > fold.origin:  # pragma: no cover
             raise AssertionError("training rows after the fold origin")
-        model = fit_model(frame, specs, weights, params, num_boost_round, mask)
+        family = fit_family(frame, specs, params, dict.fromkeys(specs, num_boost_round), mask,
+                            store_group)  # fmt: skip
         test = frame.filter(pl.col("d").is_between(fold.start, fold.end)).sort("id", "d")
-        parts = model.forecast_parts(test, history_matrix(frame, fold.origin))
-        out.append(
-            FoldOutput(
-                fold,
-                as_panel_matrix(test, model.combine(parts), panel, fold.horizon),
-                n_train,
-                time.perf_counter() - t0,
-                {k: as_panel_matrix(test, v, panel, fold.horizon) for k, v in parts.items()},
-            )
-        )
+        history = history_matrix(frame, fold.origin)
+        parts: dict[str, dict[int, np.ndarray]] = {k: {} for k in specs}
+        for trees in checkpoints(num_boost_round):
+            for member in family.members.values():
+                member.iterations = dict.fromkeys(specs, trees)
+            for k, v in family.forecast_parts(test, history).items():
+                parts[k][trees] = as_panel_matrix(test, v, panel, fold.horizon)
+        out.append(FoldOutput(fold, parts, n_train, time.perf_counter() - t0))
         logger.info("fold %s: %s training rows, %.1fs", fold.k, n_train, out[-1].seconds)
     return out
 

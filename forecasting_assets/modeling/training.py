@@ -1,0 +1,459 @@
+"""The training workflow: backtest on the fold plan, choices on the mean over folds, the final
+model, MLflow logging, registration and the promotion gate.
+
+The MLflow access is passed in (any object with ``start_run()`` and ``client()``, like the
+Dagster ``mlflow`` resource), so the workflow runs the same from tests, benchmarks and Dagster.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import mlflow
+import numpy as np
+import polars as pl
+from mlflow.models import infer_signature
+
+from forecasting_assets import contracts
+from forecasting_assets.modeling import registry
+from forecasting_assets.modeling.backtest import (
+    SEASONAL_LAGS,
+    Fold,
+    FoldPlan,
+    Panel,
+    backtest_baselines,
+    build_panel,
+    fold_definition,
+    headline,
+    metrics_frame,
+    score_rows,
+    wrmsse_of,
+)
+from forecasting_assets.modeling.baselines import seasonal_naive
+from forecasting_assets.modeling.predict import LightGBMDemandModel, write_model_artifacts
+from forecasting_assets.modeling.quantiles import QUANTILES, ConformalQuantiles, coverage_rows
+from forecasting_assets.modeling.recent import CONTEXT_DAYS, with_recent_features
+from forecasting_assets.modeling.selection import BlendChoice, FoldScorer, choose_blend
+from forecasting_assets.modeling.train import (
+    DIRECT,
+    RECURSIVE,
+    Encoder,
+    FoldOutput,
+    backtest_model,
+    fit_family,
+    history_matrix,
+    lgb_params,
+    model_specs,
+    store_groups,
+    train_mask,
+)
+from forecasting_assets.settings import write_parquet_atomic
+
+logger = logging.getLogger(__name__)
+
+MODEL = contracts.MODEL_KEY
+AGG_CALIBRATION_LEVELS: tuple[str, ...] = tuple(contracts.M5_LEVELS)[:-1]
+"""Levels whose aggregated backtest errors calibrate the aggregated quantiles (all but bottom)."""
+MIN_TRAIN_DAYS = 364
+
+
+class MLflowLike(Protocol):
+    """What the workflows need from the MLflow resource."""
+
+    def start_run(self, run_name: str | None = None, tags: dict[str, Any] | None = None) -> Any: ...
+
+    def client(self) -> Any: ...
+
+
+@dataclass
+class TrainingSettings:
+    """Training configuration (the ``demand_model`` asset's ``dg.Config`` has the same fields)."""
+
+    train_start_d: int = 700
+    recent_folds: int = 4
+    seasonal_lags: tuple[int, ...] = SEASONAL_LAGS
+    horizon: int = contracts.HORIZON
+    num_boost_round: int = 100
+    """Most trees per part; the backtest scores 1/4, 2/4, 3/4 and all of them and keeps, per part,
+    the number with the best mean over the folds."""
+    params: dict[str, Any] = field(default_factory=dict)
+    parts: tuple[str, ...] = (DIRECT, RECURSIVE)
+    recursive_weight: float | None = None
+    """Weight of the recursive part; None: chosen on the mean over the folds."""
+    per_store_weights: bool = False
+    """Refine the recursive weight store by store (on the same mean over folds)."""
+    min_store_series: int = 0
+    """Stores with at least this many series get their own model (0: one global model)."""
+    max_train_rows: int = 3_000_000
+    max_window_rows: int = 0
+    seed: int = 42
+    num_threads: int = 2
+    quantile_bins: int = 40
+
+    def fold_plan(self) -> FoldPlan:
+        """The backtest folds (shared with the baselines asset)."""
+        return FoldPlan(self.recent_folds, tuple(self.seasonal_lags), self.horizon)
+
+
+def data_version(panel: Panel) -> str:
+    """Content fingerprint of the history (sales, prices, ids) the model was scored on."""
+    h = hashlib.blake2b(digest_size=12)
+    h.update("|".join(panel.hierarchy["id"].cast(pl.String).to_list()).encode())
+    h.update(np.ascontiguousarray(panel.sales).tobytes())
+    h.update(np.ascontiguousarray(panel.price).tobytes())
+    return f"d{panel.first_day}-d{panel.last_day}-{h.hexdigest()}"
+
+
+def effective_train_start(
+    requested: int,
+    folds: Sequence[Fold],
+    first_day: int,
+    n_series: int = 1,
+    max_window_rows: int = 0,
+) -> int:
+    """The first training day: as requested, but
+
+    * later if the window (with the recent-feature context and the horizon) would hold more than
+      ``max_window_rows`` series-days (``> 0``): a memory bound for very large data;
+    * earlier if the first fold would have less than a year of training days (small data);
+    * never before the first day.
+    """
+    start = requested
+    last = max(folds, key=lambda f: f.end)
+    if max_window_rows > 0:
+        window_end = last.end + last.horizon  # the horizon rows are loaded too
+        start = max(start, window_end + CONTEXT_DAYS + 1 - max_window_rows // max(n_series, 1))
+    first_origin = min(f.origin for f in folds)
+    return max(first_day, min(start, first_origin - MIN_TRAIN_DAYS + 1))
+
+
+def baseline_metrics_for(
+    panel: Panel, folds: list[Fold], given: pl.DataFrame | None
+) -> pl.DataFrame:
+    """The baselines' backtest metrics on ``folds``: reuse ``given`` (the baselines asset) if it was
+    scored on the same folds (checked via seasonal naive), else recompute."""
+    if given is not None and given.height:
+        try:
+            if sorted(set(given["fold"].to_list())) != [f.k for f in folds]:
+                raise KeyError("different folds")
+            for fold in folds:
+                ev = panel.evaluator(fold)
+                sn = ev.score(
+                    panel.actuals(fold), seasonal_naive(panel.history(fold.origin), fold.horizon)
+                )["all"]
+                if not math.isclose(sn, wrmsse_of(given, "seasonal_naive", fold.k), rel_tol=1e-9):
+                    raise KeyError("different folds")
+            return given
+        except KeyError:
+            logger.info("baseline metrics were scored on other folds/data: recomputing")
+    return backtest_baselines(panel, folds)
+
+
+@dataclass
+class TrainingResult:
+    """What a training produced (returned to Dagster as the asset's JSON value)."""
+
+    run_id: str
+    model_version: str
+    promoted: bool
+    promotion_reason: str
+    champion_version: str | None
+    data_version: str
+    folds: list[list[int]]
+    wrmsse: float
+    """Mean WRMSSE over the folds."""
+    wrmsse_seasonal_naive: float
+    wrmsse_ratio: float
+    """The headline: mean over the folds of the WRMSSE ratio to seasonal naive."""
+    wrmsse_ratio_min: float
+    wrmsse_ratio_max: float
+    fold_ratios: dict[str, float]
+    part_ratios: dict[str, float]
+    rounds: dict[str, int]
+    recursive_weight: dict[str, float]
+    level_wrmsse: dict[str, float]
+    """Mean WRMSSE over the folds per M5 level."""
+    baseline_ratios: dict[str, float]
+    """Each baseline's mean ratio to seasonal naive over the folds."""
+    prediction_stats: dict[str, float]
+    coverage_80: float
+    """Mean 80 % interval coverage over the folds (each calibrated on the others)."""
+    seconds: dict[str, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable dict."""
+        return asdict(self)
+
+
+def _prediction_stats(values: np.ndarray) -> dict[str, float]:
+    v = np.asarray(values, np.float64)
+    finite = np.isfinite(v)
+    return {
+        "n": float(v.size),
+        "n_non_finite": float((~finite).sum()),
+        "n_negative": float((v[finite] < 0).sum()),
+        "min": float(v[finite].min()) if finite.any() else float("nan"),
+        "max": float(v[finite].max()) if finite.any() else float("nan"),
+        "mean": float(v[finite].mean()) if finite.any() else float("nan"),
+    }
+
+
+def _choose(
+    outputs: list[FoldOutput], scorer: FoldScorer, series_store: np.ndarray, s: TrainingSettings
+) -> BlendChoice:
+    choice = choose_blend(outputs, scorer, series_store, per_store=s.per_store_weights)
+    if s.recursive_weight is None or len(choice.rounds) < 2:
+        return choice
+    fixed = dict.fromkeys(choice.recursive_weight, float(s.recursive_weight))
+    w = np.array([fixed[x] for x in series_store.tolist()])
+    mean = scorer.mean_ratio({o.fold.k: o.blend(choice.rounds, w) for o in outputs})
+    return BlendChoice(choice.rounds, fixed, mean, choice.part_mean_ratio)
+
+
+def calibrate_quantiles(
+    panel: Panel, forecasts: dict[int, np.ndarray], folds: Sequence[Fold], n_bins: int
+) -> tuple[ConformalQuantiles, pl.DataFrame]:
+    """The quantile calibration from every fold, and each fold's coverage from a calibration fitted
+    on the other folds."""
+    by_k = {f.k: f for f in folds}
+    cov_rows: list[dict[str, object]] = []
+    for k, fc in forecasts.items():
+        others = [j for j in forecasts if j != k] or [k]
+        cal = ConformalQuantiles.fit(
+            np.concatenate([forecasts[j].ravel() for j in others]),
+            np.concatenate([panel.actuals(by_k[j]).ravel() for j in others]),
+            QUANTILES, n_bins,
+        )  # fmt: skip
+        cov_rows.extend(coverage_rows(MODEL, k, panel.actuals(by_k[k]), cal.predict(fc)))
+    level_pairs: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = {
+        lv: ([], []) for lv in AGG_CALIBRATION_LEVELS
+    }
+    for k, fc in forecasts.items():
+        ev = panel.evaluator(by_k[k])
+        for lv in AGG_CALIBRATION_LEVELS:
+            level_pairs[lv][0].append(ev.levels[lv].aggregate(fc))
+            level_pairs[lv][1].append(ev.levels[lv].aggregate(panel.actuals(by_k[k])))
+    calibration = ConformalQuantiles.fit(
+        np.concatenate([f.ravel() for f in forecasts.values()]),
+        np.concatenate([panel.actuals(by_k[k]).ravel() for k in forecasts]),
+        QUANTILES, n_bins,
+        level_pairs={lv: (np.concatenate(f), np.concatenate(a)) for lv, (f, a) in level_pairs.items()},
+    )  # fmt: skip
+    coverage = pl.DataFrame(cov_rows, schema={
+        "model": pl.String, "fold": pl.Int32, "kind": pl.String, "quantile": pl.Float64,
+        "coverage": pl.Float64, "coverage_strict": pl.Float64})  # fmt: skip
+    return calibration, coverage
+
+
+def run_training(
+    features: pl.LazyFrame | pl.DataFrame,
+    sales_long: pl.LazyFrame | pl.DataFrame,
+    feature_columns: Sequence[str],
+    categorical_columns: Sequence[str],
+    settings: TrainingSettings,
+    mlflow_resource: MLflowLike,
+    exports_dir: Path,
+    encoder: Encoder | None = None,
+    baseline_metrics: pl.DataFrame | None = None,
+    catalog_path: Path | None = None,
+    extra_columns: Sequence[str] = (),
+) -> TrainingResult:
+    """Backtest on the fold plan, choose trees and blend weights on the mean over the folds, train
+    the final model, log it to MLflow, register it and apply the gate.
+
+    Any exception ends the MLflow run as FAILED before the alias is touched. Exports
+    (backtest_metrics.parquet, interval_coverage.parquet) are written only after success.
+    """
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    panel = build_panel(sales_long)
+    folds = settings.fold_plan().folds(panel.last_day, panel.first_day)
+    dv = data_version(panel)
+    fdef = fold_definition(folds)
+    series_store = panel.hierarchy["store_id"].cast(pl.String).to_numpy()
+    groups = store_groups(
+        dict(zip(*np.unique(series_store, return_counts=True), strict=True)),
+        settings.min_store_series,
+    )
+    timings["panel"] = time.perf_counter() - t0
+
+    t = time.perf_counter()
+    lf = features.lazy()
+    names = lf.collect_schema().names()
+    needed = list(dict.fromkeys(["id", "d", "sales", "is_launched", "store_id", *feature_columns,
+                                 *[c for c in extra_columns if c in names]]))  # fmt: skip
+    start_d = effective_train_start(
+        settings.train_start_d, folds, panel.first_day, panel.hierarchy.height,
+        settings.max_window_rows,
+    )  # fmt: skip
+    feats = with_recent_features(
+        lf.filter(pl.col("d") >= start_d - CONTEXT_DAYS).select(needed).collect()
+    )
+    specs = model_specs(feats.schema, feature_columns, categorical_columns, settings.parts)
+    params = lgb_params(settings.params, seed=settings.seed, num_threads=settings.num_threads)
+    timings["load_features"] = time.perf_counter() - t
+
+    with mlflow_resource.start_run(run_name="demand_model", tags={"data_version": dv}) as run:
+        run_id = run.info.run_id
+        mlflow.log_params(
+            {
+                "train_start_d": start_d,
+                "train_start_d_requested": settings.train_start_d,
+                "train_end_d": panel.last_day,
+                "horizon": settings.horizon,
+                "n_folds": len(folds),
+                "fold_definition": fdef,
+                "num_boost_round": settings.num_boost_round,
+                "parts": ",".join(settings.parts),
+                "recursive_weight": settings.recursive_weight,
+                "per_store_weights": settings.per_store_weights,
+                "min_store_series": settings.min_store_series,
+                "model_groups": json.dumps(groups),
+                "max_train_rows": settings.max_train_rows,
+                "max_window_rows": settings.max_window_rows,
+                "n_series": panel.hierarchy.height,
+                "feature_columns": json.dumps(sorted({c for s in specs.values()
+                                                       for c in s.feature_columns})),
+                **{f"lgb_{k}": v for k, v in params.items()},
+            }
+        )  # fmt: skip
+        # 1. Walk-forward backtest of the model's parts; the baselines on the same folds.
+        t = time.perf_counter()
+        outputs = backtest_model(
+            feats, panel, folds, specs, params, settings.num_boost_round, start_d, groups,
+            encoder, settings.max_train_rows, settings.seed,
+        )  # fmt: skip
+        timings["backtest_model"] = time.perf_counter() - t
+        t = time.perf_counter()
+        base = baseline_metrics_for(panel, folds, baseline_metrics)
+        # 2. Trees and blend weights chosen on the mean over the folds.
+        scorer = FoldScorer(panel, folds)
+        choice = _choose(outputs, scorer, series_store, settings)
+        w_series = np.array([choice.recursive_weight[s] for s in series_store.tolist()])
+        forecasts = {o.fold.k: o.blend(choice.rounds, w_series) for o in outputs}
+        rows: list[dict[str, object]] = []
+        for out in outputs:
+            ev, actual = panel.evaluator(out.fold), panel.actuals(out.fold)
+            rows.extend(score_rows(MODEL, out.fold, ev, actual, forecasts[out.fold.k]))
+            for part, trees in choice.rounds.items():
+                rows.extend(score_rows(f"{MODEL}_{part}", out.fold, ev, actual,
+                                       out.parts[part][trees]))  # fmt: skip
+        model_metrics = metrics_frame(rows)
+        all_metrics = pl.concat([model_metrics, base.select(model_metrics.columns)])
+        head = headline(all_metrics, MODEL)
+        calibration, coverage = calibrate_quantiles(panel, forecasts, folds,
+                                                    settings.quantile_bins)  # fmt: skip
+        timings["scoring"] = time.perf_counter() - t
+
+        main = model_metrics.filter(pl.col("model") == MODEL)
+        level_wr = {lv: float(v) for lv, v in main.group_by("level").agg(pl.col("wrmsse").mean())
+                    .sort("level").iter_rows()}  # fmt: skip
+        bottom = (
+            main.filter(pl.col("level") == "all")
+            .select(pl.col("mae", "rmse", "bias").mean())
+            .row(0, named=True)
+        )
+        cov80 = coverage.filter((pl.col("kind") == "interval") & (pl.col("quantile") == 0.8))
+        cov80_value = float(cov80["coverage"].mean()) if cov80.height else float("nan")  # type: ignore[arg-type]
+        baseline_ratios = {m: headline(all_metrics, m).ratio_mean
+                           for m in base["model"].unique().sort().to_list()}  # fmt: skip
+        part_ratios = {p: headline(all_metrics, f"{MODEL}_{p}").ratio_mean for p in choice.rounds}
+        mlflow.log_metrics(
+            {
+                "wrmsse": head.wrmsse_mean,
+                "wrmsse_seasonal_naive": head.baseline_wrmsse_mean,
+                "wrmsse_ratio": head.ratio_mean,
+                "wrmsse_ratio_min": head.ratio_min,
+                "wrmsse_ratio_max": head.ratio_max,
+                "mae": float(bottom["mae"]),
+                "rmse": float(bottom["rmse"]),
+                "bias": float(bottom["bias"]),
+                "coverage_80": cov80_value,
+                **{f"wrmsse_ratio_fold{k}": v for k, v in head.ratios.items()},
+                **{f"wrmsse_ratio_{MODEL}_{p}": v for p, v in part_ratios.items()},
+                **{f"wrmsse_ratio_{m}": v for m, v in baseline_ratios.items()},
+                **{f"rounds_{p}": float(v) for p, v in choice.rounds.items()},
+                **{f"wrmsse_{r['model']}_fold{r['fold']}_{r['level']}": float(r["wrmsse"])
+                   for r in all_metrics.iter_rows(named=True)},
+            }
+        )  # fmt: skip
+        mlflow.log_dict({"rounds": choice.rounds, "recursive_weight": choice.recursive_weight,
+                         "part_mean_ratio": choice.part_mean_ratio}, "blend_choice.json")  # fmt: skip
+
+        # 3. Final model on all history up to the last day; forecast the horizon.
+        t = time.perf_counter()
+        final = encoder(feats, panel.last_day) if encoder else feats
+        model = fit_family(
+            final, specs, params, choice.rounds,
+            train_mask(final, start_d, panel.last_day, settings.max_train_rows, settings.seed),
+            groups, choice.recursive_weight,
+        )  # fmt: skip
+        horizon_rows = final.filter(pl.col("d") > panel.last_day).sort("id", "d")
+        horizon_pred = model.forecast(horizon_rows, history_matrix(final, panel.last_day))
+        stats = _prediction_stats(
+            np.concatenate([horizon_pred, *[f.ravel() for f in forecasts.values()]])
+        )
+        timings["final_model"] = time.perf_counter() - t
+
+        # 4. Log artifacts and the pyfunc model; register; gate.
+        t = time.perf_counter()
+        imp = model.importance()
+        mlflow.log_dict({r["feature"]: {"gain": r["gain"], "split": r["split"]} for r in imp.iter_rows(named=True)},
+                        "feature_importance.json")  # fmt: skip
+        mlflow.log_dict(calibration.to_dict(), "quantile_calibration.json")
+        if catalog_path is not None and Path(catalog_path).exists():
+            mlflow.log_artifact(str(catalog_path))
+        with tempfile.TemporaryDirectory() as tmp:
+            for frame, name in ((all_metrics, contracts.BACKTEST_METRICS_FILE),
+                                (coverage, contracts.INTERVAL_COVERAGE_FILE)):  # fmt: skip
+                frame.write_parquet(Path(tmp) / name)
+                mlflow.log_artifact(str(Path(tmp) / name))
+            arts = write_model_artifacts(Path(tmp) / "model", model, calibration.to_dict())
+            example = model.input_spec.input_frame(
+                final.filter(pl.col("d") == panel.last_day).head(5)
+            )
+            signature = infer_signature(example, model.predict(pl.from_pandas(example)))
+            info = mlflow.pyfunc.log_model(
+                name="model", python_model=LightGBMDemandModel(), artifacts=arts, signature=signature,
+                input_example=example, registered_model_name=contracts.MODEL_NAME,
+                pip_requirements=["lightgbm", "polars", "numpy", "pandas", "mlflow"],
+            )  # fmt: skip
+        version = str(info.registered_model_version)
+        client = mlflow_resource.client()
+        registry.tag_version(client, version, {
+            registry.TAG_WRMSSE: repr(head.wrmsse_mean), registry.TAG_DATA_VERSION: dv,
+            registry.TAG_FOLDS: fdef, "wrmsse_ratio": repr(head.ratio_mean),
+            "wrmsse_seasonal_naive": repr(head.baseline_wrmsse_mean), "run_id": run_id,
+            "train_start_d": start_d, "train_end_d": panel.last_day})  # fmt: skip
+        champion = registry.get_champion(client)
+        decision = registry.decide(head.wrmsse_mean, dv, fdef, champion)
+        registry.apply_decision(client, version, decision)
+        mlflow.set_tags({"promotion": "promoted" if decision.promote else "rejected",
+                         "promotion_reason": decision.reason, "model_version": version})  # fmt: skip
+        timings["mlflow"] = time.perf_counter() - t
+
+    exports_dir = Path(exports_dir)
+    write_parquet_atomic(all_metrics, exports_dir / contracts.BACKTEST_METRICS_FILE)
+    write_parquet_atomic(coverage, exports_dir / contracts.INTERVAL_COVERAGE_FILE)
+    timings["total"] = time.perf_counter() - t0
+    return TrainingResult(
+        run_id=run_id, model_version=version, promoted=decision.promote,
+        promotion_reason=decision.reason,
+        champion_version=version if decision.promote else (champion.version if champion else None),
+        data_version=dv, folds=[[f.k, f.start, f.end] for f in folds],
+        wrmsse=head.wrmsse_mean, wrmsse_seasonal_naive=head.baseline_wrmsse_mean,
+        wrmsse_ratio=head.ratio_mean, wrmsse_ratio_min=head.ratio_min,
+        wrmsse_ratio_max=head.ratio_max, fold_ratios={str(k): v for k, v in head.ratios.items()},
+        part_ratios=part_ratios, rounds=choice.rounds, recursive_weight=choice.recursive_weight,
+        level_wrmsse=level_wr, baseline_ratios=baseline_ratios, prediction_stats=stats,
+        coverage_80=cov80_value, seconds=timings,
+    )  # fmt: skip
