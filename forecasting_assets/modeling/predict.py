@@ -18,7 +18,8 @@ import mlflow.pyfunc
 import numpy as np
 import polars as pl
 
-from forecasting_assets.modeling.train import GLOBAL, DemandModel, ModelFamily, ModelSpec
+from forecasting_assets.modeling.family import GLOBAL, DemandModel, ModelFamily
+from forecasting_assets.modeling.spec import ModelSpec
 
 SPEC_FILE = "model_spec.json"
 

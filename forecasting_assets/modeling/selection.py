@@ -14,7 +14,8 @@ import numpy as np
 from forecasting_assets.modeling.backtest import Fold, Panel
 from forecasting_assets.modeling.baselines import seasonal_naive
 from forecasting_assets.modeling.metrics import WRMSSEEvaluator
-from forecasting_assets.modeling.train import DIRECT, RECURSIVE, FoldOutput
+from forecasting_assets.modeling.spec import DIRECT, RECURSIVE
+from forecasting_assets.modeling.train import FoldOutput
 
 WEIGHT_GRID: tuple[float, ...] = tuple(np.round(np.linspace(0.0, 1.0, 11), 2))
 """Recursive-part weights tried for the blend."""

@@ -39,21 +39,18 @@ from forecasting_assets.modeling.backtest import (
     wrmsse_of,
 )
 from forecasting_assets.modeling.baselines import seasonal_naive
+from forecasting_assets.modeling.boosters import lgb_params
+from forecasting_assets.modeling.family import fit_family, store_groups
 from forecasting_assets.modeling.predict import LightGBMDemandModel, write_model_artifacts
 from forecasting_assets.modeling.quantiles import QUANTILES, ConformalQuantiles, coverage_rows
 from forecasting_assets.modeling.recent import CONTEXT_DAYS, with_recent_features
 from forecasting_assets.modeling.selection import BlendChoice, FoldScorer, choose_blend
+from forecasting_assets.modeling.spec import DIRECT, RECURSIVE, model_specs
 from forecasting_assets.modeling.train import (
-    DIRECT,
-    RECURSIVE,
     Encoder,
     FoldOutput,
     backtest_model,
-    fit_family,
     history_matrix,
-    lgb_params,
-    model_specs,
-    store_groups,
     train_mask,
 )
 from forecasting_assets.settings import write_parquet_atomic
@@ -94,7 +91,7 @@ class TrainingSettings:
     min_store_series: int = 0
     """Stores with at least this many series get their own model (0: one global model)."""
     max_train_rows: int = 3_000_000
-    max_window_rows: int = 0
+    max_window_rows: int = 16_000_000
     seed: int = 42
     num_threads: int = 2
     quantile_bins: int = 40

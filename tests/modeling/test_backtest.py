@@ -6,7 +6,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from forecasting_assets.modeling import train
+from forecasting_assets.modeling import boosters, family, spec, train
 from forecasting_assets.modeling.backtest import (
     Fold,
     FoldPlan,
@@ -134,7 +134,7 @@ def test_model_backtest_trains_only_before_each_origin(monkeypatch: pytest.Monke
     folds = make_folds(panel.last_day, 3, 28)
     seen: list[tuple[int, int]] = []
     cutoffs: list[int] = []
-    real_fit = train.fit_booster
+    real_fit = family.fit_booster
 
     def spy_fit(
         frame: pl.DataFrame, spec: object, params: object, rounds: int, mask: pl.Series
@@ -148,12 +148,12 @@ def test_model_backtest_trains_only_before_each_origin(monkeypatch: pytest.Monke
         cutoffs.append(cutoff)
         return frame
 
-    monkeypatch.setattr(train, "fit_booster", spy_fit)
+    monkeypatch.setattr(family, "fit_booster", spy_fit)
     sl = with_recent_features(sl)
-    specs = train.model_specs(sl.schema, ["x", "item_id"], [])
-    params = train.lgb_params({"min_data_in_leaf": 2, "num_leaves": 4}, num_threads=1)
+    specs = spec.model_specs(sl.schema, ["x", "item_id"], [])
+    params = boosters.lgb_params({"min_data_in_leaf": 2, "num_leaves": 4}, num_threads=1)
     outs = train.backtest_model(
-        sl, panel, folds, specs, params, 4, 10, {"CA_1": train.GLOBAL}, encoder=encoder
+        sl, panel, folds, specs, params, 4, 10, {"CA_1": family.GLOBAL}, encoder=encoder
     )
     assert cutoffs == [f.origin for f in folds]
     assert seen == [(10, f.origin) for f in folds for _part in ("direct", "recursive")]
@@ -178,11 +178,11 @@ def test_recursive_forecast_reads_no_sales_after_the_origin() -> None:
             pl.when(pl.col("d") > origin).then(pl.col("sales") * 50 + 9).otherwise("sales")
         )
     )
-    specs = train.model_specs(frame.schema, ["x", "item_id"], [], parts=("recursive",))
-    params = train.lgb_params({"min_data_in_leaf": 2, "num_leaves": 4}, num_threads=1)
-    model = train.fit_family(
+    specs = spec.model_specs(frame.schema, ["x", "item_id"], [], parts=("recursive",))
+    params = boosters.lgb_params({"min_data_in_leaf": 2, "num_leaves": 4}, num_threads=1)
+    model = family.fit_family(
         frame, specs, params, {"recursive": 5}, train.train_mask(frame, 10, origin),
-        {"CA_1": train.GLOBAL},
+        {"CA_1": family.GLOBAL},
     )  # fmt: skip
 
     def forecast(f: pl.DataFrame) -> np.ndarray:

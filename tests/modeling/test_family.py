@@ -9,7 +9,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from forecasting_assets.modeling import train
+from forecasting_assets.modeling import boosters, family, spec, train
 from forecasting_assets.modeling.backtest import Fold
 from forecasting_assets.modeling.predict import LightGBMDemandModel, write_model_artifacts
 from forecasting_assets.modeling.recent import with_recent_features
@@ -45,26 +45,26 @@ def _grid(n_per_store: int = 4, n_days: int = 90, seed: int = 0) -> pl.DataFrame
 
 
 def test_store_groups_give_big_stores_their_own_model() -> None:
-    assert train.store_groups({"CA_1": 500, "TX_1": 20}, 100) == {"CA_1": "CA_1", "TX_1": "*"}
-    assert train.store_groups({"CA_1": 500, "TX_1": 20}, 0) == {"CA_1": "*", "TX_1": "*"}
+    assert family.store_groups({"CA_1": 500, "TX_1": 20}, 100) == {"CA_1": "CA_1", "TX_1": "*"}
+    assert family.store_groups({"CA_1": 500, "TX_1": 20}, 0) == {"CA_1": "*", "TX_1": "*"}
 
 
 @pytest.fixture(scope="module")
-def family() -> tuple[train.ModelFamily, pl.DataFrame]:
+def fitted() -> tuple[family.ModelFamily, pl.DataFrame]:
     frame = with_recent_features(_grid())
-    specs = train.model_specs(frame.schema, ["x", "store_id"], ["store_id"])
-    params = train.lgb_params({"min_data_in_leaf": 2, "num_leaves": 4}, num_threads=1)
-    groups = train.store_groups({"CA_1": 4, "TX_1": 4}, 4)
-    fam = train.fit_family(frame, specs, params, {"direct": 8, "recursive": 8},
+    specs = spec.model_specs(frame.schema, ["x", "store_id"], ["store_id"])
+    params = boosters.lgb_params({"min_data_in_leaf": 2, "num_leaves": 4}, num_threads=1)
+    groups = family.store_groups({"CA_1": 4, "TX_1": 4}, 4)
+    fam = family.fit_family(frame, specs, params, {"direct": 8, "recursive": 8},
                            train.train_mask(frame, 1, 60), groups,
                            {"CA_1": 0.0, "TX_1": 1.0})  # fmt: skip
     return fam, frame
 
 
 def test_family_routes_each_store_to_its_own_member(
-    family: tuple[train.ModelFamily, pl.DataFrame],
+    fitted: tuple[family.ModelFamily, pl.DataFrame],
 ) -> None:
-    fam, frame = family
+    fam, frame = fitted
     assert set(fam.members) == set(STORES)
     rows = frame.filter(pl.col("d") == 61)
     pred = fam.predict(rows)
@@ -79,14 +79,14 @@ def test_family_routes_each_store_to_its_own_member(
     spec = fam.members["CA_1"].specs["direct"]
     np.testing.assert_allclose(
         parts["direct"][~tx.to_numpy()],
-        train.predict_booster(ca_only, rows.filter(~tx), spec),
+        boosters.predict_booster(ca_only, rows.filter(~tx), spec),
     )
 
 
 def test_family_horizon_forecast_matches_member_forecasts(
-    family: tuple[train.ModelFamily, pl.DataFrame],
+    fitted: tuple[family.ModelFamily, pl.DataFrame],
 ) -> None:
-    fam, frame = family
+    fam, frame = fitted
     rows = frame.filter(pl.col("d").is_between(61, 74)).sort("id", "d")
     hist = train.history_matrix(frame, 60)
     got = fam.forecast(rows, hist)
@@ -97,9 +97,9 @@ def test_family_horizon_forecast_matches_member_forecasts(
 
 
 def test_pyfunc_artifacts_round_trip(
-    family: tuple[train.ModelFamily, pl.DataFrame], tmp_path: Path
+    fitted: tuple[family.ModelFamily, pl.DataFrame], tmp_path: Path
 ) -> None:
-    fam, frame = family
+    fam, frame = fitted
     arts = write_model_artifacts(tmp_path, fam, {"quantiles": []})
     assert {"booster_CA_1_direct", "booster_TX_1_recursive", "spec", "calibration"} <= set(arts)
     loaded = LightGBMDemandModel()

@@ -22,8 +22,9 @@ from forecasting_assets.modeling.backtest import (
     build_panel,
     headline,
 )
+from forecasting_assets.modeling.boosters import DEFAULT_PARAMS
 from forecasting_assets.modeling.inputs import ModelInputs
-from forecasting_assets.modeling.train import DEFAULT_PARAMS, DIRECT, RECURSIVE
+from forecasting_assets.modeling.spec import DIRECT, RECURSIVE
 from forecasting_assets.modeling.training import TrainingSettings
 from forecasting_assets.settings import get_settings
 
@@ -67,7 +68,7 @@ class DemandModelConfig(BacktestConfig):
     (0: one global model)."""
     max_train_rows: int = 3_000_000
     """Train on a uniform sample of at most this many rows (0: all); bounds time at full scale."""
-    max_window_rows: int = 0
+    max_window_rows: int = 16_000_000
     """Start the window later if it would load more series-days (0: no bound)."""
     seed: int = 42
     num_threads: int = 2
