@@ -173,24 +173,3 @@ def fit_model(
     """Train every part (``rounds[part]`` trees) on the rows of ``frame`` where ``mask`` is true."""
     boosters = {k: fit_booster(frame, s, params, rounds[k], mask) for k, s in specs.items()}
     return DemandModel(boosters, dict(specs))
-
-
-def fit_family(
-    frame: pl.DataFrame,
-    specs: Mapping[str, ModelSpec],
-    params: Mapping[str, Any],
-    rounds: Mapping[str, int],
-    mask: pl.Series,
-    store_group: Mapping[str, str],
-    recursive_weight: Mapping[str, float] | None = None,
-) -> ModelFamily:
-    """Train one :class:`DemandModel` per group of ``store_group`` on the rows of ``frame`` where
-    ``mask`` is true: a store's own model on its rows, the global one on every store's rows."""
-    stores = frame.get_column("store_id").cast(pl.String)
-    members = {}
-    for g in sorted(set(store_group.values())):
-        m = mask if g == GLOBAL else mask & (stores == g)
-        members[g] = fit_model(frame, specs, params, rounds, m)
-    weights = dict(recursive_weight or {})
-    default = float(np.mean(list(weights.values()))) if weights else 0.5
-    return ModelFamily(members, dict(store_group), weights, default)

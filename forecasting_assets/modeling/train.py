@@ -14,7 +14,7 @@ import polars as pl
 
 from forecasting_assets.modeling.backtest import Fold, Panel
 from forecasting_assets.modeling.boosters import TARGET
-from forecasting_assets.modeling.family import fit_family
+from forecasting_assets.modeling.family import DemandModel, fit_model
 from forecasting_assets.modeling.recent import CONTEXT_DAYS, sales_matrix
 from forecasting_assets.modeling.spec import DIRECT, RECURSIVE, ModelSpec
 
@@ -74,14 +74,24 @@ class FoldOutput:
 
     def blend(self, rounds: Mapping[str, int], recursive_weight: np.ndarray | float) -> np.ndarray:
         """The direct/recursive blend; ``recursive_weight`` a scalar or one per series."""
-        w = np.asarray(recursive_weight, np.float64)
-        w = w[:, None] if w.ndim == 1 else w
-        if RECURSIVE not in self.parts:
-            return self.parts[DIRECT][rounds[DIRECT]]
-        if DIRECT not in self.parts:
-            return self.parts[RECURSIVE][rounds[RECURSIVE]]
-        d, r = self.parts[DIRECT][rounds[DIRECT]], self.parts[RECURSIVE][rounds[RECURSIVE]]
-        return (1.0 - w) * d + w * r
+        return blend_parts(self.parts, rounds, recursive_weight)
+
+
+def blend_parts(
+    parts: Mapping[str, Mapping[int, np.ndarray]],
+    rounds: Mapping[str, int],
+    recursive_weight: np.ndarray | float,
+) -> np.ndarray:
+    """``(series, days)`` blend of each part's forecast after ``rounds[part]`` trees;
+    ``recursive_weight`` a scalar or one per series."""
+    if RECURSIVE not in parts:
+        return parts[DIRECT][rounds[DIRECT]]
+    if DIRECT not in parts:
+        return parts[RECURSIVE][rounds[RECURSIVE]]
+    w = np.asarray(recursive_weight, np.float64)
+    w = w[:, None] if w.ndim == 1 else w
+    d, r = parts[DIRECT][rounds[DIRECT]], parts[RECURSIVE][rounds[RECURSIVE]]
+    return (1.0 - w) * d + w * r
 
 
 def checkpoints(num_boost_round: int, n: int = 4) -> list[int]:
@@ -89,52 +99,116 @@ def checkpoints(num_boost_round: int, n: int = 4) -> list[int]:
     return sorted({max(1, round(num_boost_round * (i + 1) / n)) for i in range(n)})
 
 
-def backtest_model(
-    features: pl.DataFrame,
-    panel: Panel,
+@dataclass
+class GroupTraining:
+    """One group's backtest and final model (what a store partition trains): each part's fold
+    forecasts of the series it serves at every checkpoint, and the member trained on all history
+    with every tree (the number used is chosen later, on the mean over the folds)."""
+
+    group: str
+    ids: list[str]
+    """The series the group serves, in the order of the fold forecasts' rows."""
+    stores: list[str]
+    """The store of each of ``ids``."""
+    fold_parts: dict[int, dict[str, dict[int, np.ndarray]]]
+    """fold k -> part -> trees -> ``(len(ids), horizon)`` forecasts."""
+    member: DemandModel
+    horizon_parts: dict[str, dict[int, np.ndarray]]
+    """The final member's forecast of the days after ``last_day``: part -> trees -> forecasts."""
+    example: pl.DataFrame
+    """A few input rows of the last history day (the pyfunc's input example)."""
+    train_rows: dict[int, int]
+    """fold k -> training rows (key 0: the final model)."""
+    seconds: float
+
+
+def train_group(
+    frame: pl.DataFrame,
+    group: str,
+    serves: Sequence[str],
     folds: Sequence[Fold],
     specs: Mapping[str, ModelSpec],
     params: Mapping[str, Any],
     num_boost_round: int,
     train_start_d: int,
-    store_group: Mapping[str, str],
+    last_day: int,
     encoder: Encoder | None = None,
     max_train_rows: int = 0,
     seed: int = 42,
-) -> list[FoldOutput]:
-    """Train the family on days ``train_start_d .. origin`` of each fold and forecast the fold
-    with every part at every :func:`checkpoints` number of trees.
+) -> GroupTraining:
+    """Train a group's member on days ``train_start_d .. origin`` of each fold and forecast the
+    fold's days of the stores in ``serves`` with every part at every :func:`checkpoints` number of
+    trees; then train the member on all history (``.. last_day``).
 
-    ``features``: a complete grid sorted by id, d, with the recent features
+    ``frame``: the group's rows of the feature table (every store for the global group), a
+    complete grid sorted by id, d, with the recent features
     (:func:`~forecasting_assets.modeling.recent.with_recent_features`).
     Leakage guard: training rows end at the fold origin (asserted), target encodings are
     recomputed from days ``<= origin`` by ``encoder``, and the recursive part sees no sales after
     the origin (its fold-day recent features are recomputed from its own predictions).
     """
-    out = []
-    for fold in folds:
-        t0 = time.perf_counter()
-        frame = encoder(features, fold.origin) if encoder else features
-        mask = train_mask(frame, train_start_d, fold.origin, max_train_rows, seed)
-        n_train = int(mask.sum())
-        if n_train == 0:
-            raise ValueError(
-                f"fold {fold.k}: no training rows in d_{train_start_d}..d_{fold.origin}"
-            )
-        if int(frame.get_column("d").filter(mask).max()) > fold.origin:  # pragma: no cover
+    t0 = time.perf_counter()
+    served = pl.col("store_id").cast(pl.String).is_in(list(serves))
+    rounds = dict.fromkeys(specs, num_boost_round)
+    fold_parts: dict[int, dict[str, dict[int, np.ndarray]]] = {}
+    train_rows: dict[int, int] = {}
+
+    def fit_and_forecast(
+        key: int, cutoff: int, first: int, last: int
+    ) -> tuple[DemandModel, pl.DataFrame, dict[str, dict[int, np.ndarray]], pl.DataFrame]:
+        """Train on days up to ``cutoff``; forecast the served series' days ``first..last``."""
+        encoded = encoder(frame, cutoff) if encoder else frame
+        mask = train_mask(encoded, train_start_d, cutoff, max_train_rows, seed)
+        train_rows[key] = int(mask.sum())
+        if train_rows[key] == 0:
+            raise ValueError(f"group {group}: no training rows in d_{train_start_d}..d_{cutoff}")
+        if int(encoded.get_column("d").filter(mask).max()) > cutoff:  # pragma: no cover
             raise AssertionError("training rows after the fold origin")
-        family = fit_family(frame, specs, params, dict.fromkeys(specs, num_boost_round), mask,
-                            store_group)  # fmt: skip
-        test = frame.filter(pl.col("d").is_between(fold.start, fold.end)).sort("id", "d")
-        history = history_matrix(frame, fold.origin)
+        member = fit_model(encoded, specs, params, rounds, mask)
+        mine = encoded.filter(served)
+        test = mine.filter(pl.col("d").is_between(first, last)).sort("id", "d")
+        history = history_matrix(mine, cutoff)
+        days = last - first + 1
+        series = test.select(pl.col("id", "store_id").cast(pl.String)).gather_every(days)
         parts: dict[str, dict[int, np.ndarray]] = {k: {} for k in specs}
         for trees in checkpoints(num_boost_round):
-            for member in family.members.values():
-                member.iterations = dict.fromkeys(specs, trees)
-            for k, v in family.forecast_parts(test, history).items():
-                parts[k][trees] = as_panel_matrix(test, v, panel, fold.horizon)
-        out.append(FoldOutput(fold, parts, n_train, time.perf_counter() - t0))
-        logger.info("fold %s: %s training rows, %.1fs", fold.k, n_train, out[-1].seconds)
+            member.iterations = dict.fromkeys(specs, trees)
+            for k, v in member.forecast_parts(test, history).items():
+                parts[k][trees] = v.reshape(series.height, days)
+        member.iterations = {}
+        return member, series, parts, mine.filter(pl.col("d") == cutoff).head(5)
+
+    for fold in folds:
+        _, _, fold_parts[fold.k], _ = fit_and_forecast(fold.k, fold.origin, fold.start, fold.end)
+        logger.info("group %s fold %s trained", group, fold.k)
+    horizon = folds[0].horizon
+    member, series, horizon_parts, example = fit_and_forecast(0, last_day, last_day + 1,
+                                                              last_day + horizon)  # fmt: skip
+    return GroupTraining(group, series["id"].to_list(), series["store_id"].to_list(), fold_parts, member, horizon_parts, example, train_rows,
+                         time.perf_counter() - t0)  # fmt: skip
+
+
+def assemble_folds(
+    trainings: Sequence[GroupTraining], panel: Panel, folds: Sequence[Fold]
+) -> list[FoldOutput]:
+    """Every group's fold forecasts placed in panel series order (each series once)."""
+    row_of = {s: i for i, s in enumerate(panel.hierarchy["id"].cast(pl.String).to_list())}
+    covered = np.zeros(len(row_of), bool)
+    out = []
+    for fold in folds:
+        specs = trainings[0].fold_parts[fold.k]
+        parts = {k: {t: np.full((len(row_of), fold.horizon), np.nan) for t in by_t}
+                 for k, by_t in specs.items()}  # fmt: skip
+        for g in trainings:
+            rows = np.array([row_of[s] for s in g.ids], dtype=np.int64)
+            covered[rows] = True
+            for k, by_t in g.fold_parts[fold.k].items():
+                for t, values in by_t.items():
+                    parts[k][t][rows] = values
+        if not covered.all():
+            raise ValueError(f"{int((~covered).sum())} series are served by no model group")
+        out.append(FoldOutput(fold, parts, sum(g.train_rows[fold.k] for g in trainings),
+                              sum(g.seconds for g in trainings) / len(folds)))  # fmt: skip
     return out
 
 

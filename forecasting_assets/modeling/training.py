@@ -40,18 +40,18 @@ from forecasting_assets.modeling.backtest import (
 )
 from forecasting_assets.modeling.baselines import seasonal_naive
 from forecasting_assets.modeling.boosters import lgb_params
-from forecasting_assets.modeling.family import fit_family, store_groups
+from forecasting_assets.modeling.family import GLOBAL, ModelFamily, store_groups
 from forecasting_assets.modeling.predict import LightGBMDemandModel, write_model_artifacts
 from forecasting_assets.modeling.quantiles import QUANTILES, ConformalQuantiles, coverage_rows
-from forecasting_assets.modeling.recent import CONTEXT_DAYS, with_recent_features
+from forecasting_assets.modeling.recent import CONTEXT_DAYS, RECENT_COLUMNS, with_recent_features
 from forecasting_assets.modeling.selection import BlendChoice, FoldScorer, choose_blend
 from forecasting_assets.modeling.spec import DIRECT, RECURSIVE, model_specs
 from forecasting_assets.modeling.train import (
     Encoder,
     FoldOutput,
-    backtest_model,
-    history_matrix,
-    train_mask,
+    assemble_folds,
+    blend_parts,
+    train_group,
 )
 from forecasting_assets.settings import write_parquet_atomic
 
@@ -283,21 +283,27 @@ def run_training(
     )
     timings["panel"] = time.perf_counter() - t0
 
-    t = time.perf_counter()
     lf = features.lazy()
-    names = lf.collect_schema().names()
+    schema = lf.collect_schema()
     needed = list(dict.fromkeys(["id", "d", "sales", "is_launched", "store_id", *feature_columns,
-                                 *[c for c in extra_columns if c in names]]))  # fmt: skip
+                                 *[c for c in extra_columns if c in schema]]))  # fmt: skip
     start_d = effective_train_start(
         settings.train_start_d, folds, panel.first_day, panel.hierarchy.height,
         settings.max_window_rows,
     )  # fmt: skip
-    feats = with_recent_features(
-        lf.filter(pl.col("d") >= start_d - CONTEXT_DAYS).select(needed).collect()
-    )
-    specs = model_specs(feats.schema, feature_columns, categorical_columns, settings.parts)
+    specs = model_specs(
+        {**{c: schema[c] for c in needed}, **dict.fromkeys(RECENT_COLUMNS, pl.Float32())},
+        feature_columns, categorical_columns, settings.parts,
+    )  # fmt: skip
     params = lgb_params(settings.params, seed=settings.seed, num_threads=settings.num_threads)
-    timings["load_features"] = time.perf_counter() - t
+
+    def group_rows(group: str) -> pl.DataFrame:
+        """The rows a group's member learns from (one store's, or every store's for the global
+        model): loading one group at a time bounds the memory by the largest group."""
+        rows = lf.filter(pl.col("d") >= start_d - CONTEXT_DAYS)
+        if group != GLOBAL:
+            rows = rows.filter(pl.col("store_id").cast(pl.String) == group)
+        return with_recent_features(rows.select(needed).collect())
 
     with mlflow_resource.start_run(run_name="demand_model", tags={"data_version": dv}) as run:
         run_id = run.info.run_id
@@ -325,11 +331,17 @@ def run_training(
         )  # fmt: skip
         # 1. Walk-forward backtest of the model's parts; the baselines on the same folds.
         t = time.perf_counter()
-        outputs = backtest_model(
-            feats, panel, folds, specs, params, settings.num_boost_round, start_d, groups,
-            encoder, settings.max_train_rows, settings.seed,
-        )  # fmt: skip
-        timings["backtest_model"] = time.perf_counter() - t
+        trainings = []
+        for group in sorted(set(groups.values())):
+            serves = [s for s, g in groups.items() if g == group]
+            share = 1.0 if group == GLOBAL else float(np.isin(series_store, serves).mean())
+            trainings.append(train_group(
+                group_rows(group), group, serves, folds, specs, params, settings.num_boost_round,
+                start_d, panel.last_day, encoder, round(settings.max_train_rows * share),
+                settings.seed,
+            ))  # fmt: skip
+        outputs = assemble_folds(trainings, panel, folds)
+        timings["backtest_and_final_models"] = time.perf_counter() - t
         t = time.perf_counter()
         base = baseline_metrics_for(panel, folds, baseline_metrics)
         # 2. Trees and blend weights chosen on the mean over the folds.
@@ -386,20 +398,19 @@ def run_training(
         mlflow.log_dict({"rounds": choice.rounds, "recursive_weight": choice.recursive_weight,
                          "part_mean_ratio": choice.part_mean_ratio}, "blend_choice.json")  # fmt: skip
 
-        # 3. Final model on all history up to the last day; forecast the horizon.
-        t = time.perf_counter()
-        final = encoder(feats, panel.last_day) if encoder else feats
-        model = fit_family(
-            final, specs, params, choice.rounds,
-            train_mask(final, start_d, panel.last_day, settings.max_train_rows, settings.seed),
-            groups, choice.recursive_weight,
-        )  # fmt: skip
-        horizon_rows = final.filter(pl.col("d") > panel.last_day).sort("id", "d")
-        horizon_pred = model.forecast(horizon_rows, history_matrix(final, panel.last_day))
+        # 3. The final members (trained on all history) with the chosen trees and weights.
+        for g in trainings:
+            g.member.iterations = dict(choice.rounds)
+        model = ModelFamily({g.group: g.member for g in trainings}, groups,
+                            choice.recursive_weight, float(np.mean(w_series)))  # fmt: skip
+        horizon_pred = np.concatenate([
+            blend_parts(g.horizon_parts, choice.rounds,
+                        np.array([choice.recursive_weight[s] for s in g.stores])).ravel()
+            for g in trainings
+        ])  # fmt: skip
         stats = _prediction_stats(
             np.concatenate([horizon_pred, *[f.ravel() for f in forecasts.values()]])
         )
-        timings["final_model"] = time.perf_counter() - t
 
         # 4. Log artifacts and the pyfunc model; register; gate.
         t = time.perf_counter()
@@ -415,9 +426,7 @@ def run_training(
                 frame.write_parquet(Path(tmp) / name)
                 mlflow.log_artifact(str(Path(tmp) / name))
             arts = write_model_artifacts(Path(tmp) / "model", model, calibration.to_dict())
-            example = model.input_spec.input_frame(
-                final.filter(pl.col("d") == panel.last_day).head(5)
-            )
+            example = model.input_spec.input_frame(trainings[-1].example)
             signature = infer_signature(example, model.predict(pl.from_pandas(example)))
             info = mlflow.pyfunc.log_model(
                 name="model", python_model=LightGBMDemandModel(), artifacts=arts, signature=signature,

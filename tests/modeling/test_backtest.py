@@ -152,11 +152,14 @@ def test_model_backtest_trains_only_before_each_origin(monkeypatch: pytest.Monke
     sl = with_recent_features(sl)
     specs = spec.model_specs(sl.schema, ["x", "item_id"], [])
     params = boosters.lgb_params({"min_data_in_leaf": 2, "num_leaves": 4}, num_threads=1)
-    outs = train.backtest_model(
-        sl, panel, folds, specs, params, 4, 10, {"CA_1": family.GLOBAL}, encoder=encoder
+    group = train.train_group(
+        sl, family.GLOBAL, ["CA_1"], folds, specs, params, 4, 10, panel.last_day, encoder
     )
-    assert cutoffs == [f.origin for f in folds]
-    assert seen == [(10, f.origin) for f in folds for _part in ("direct", "recursive")]
+    outs = train.assemble_folds([group], panel, folds)
+    assert cutoffs == [*(f.origin for f in folds), panel.last_day]  # then the final model
+    assert seen == [(10, c) for c in cutoffs for _part in ("direct", "recursive")]
+    assert group.ids == panel.hierarchy["id"].cast(pl.String).to_list()
+    assert set(group.horizon_parts["direct"]) == {1, 2, 3, 4}
     for out in outs:
         assert set(out.parts) == {"direct", "recursive"}
         assert set(out.parts["direct"]) == {1, 2, 3, 4}  # every checkpoint's forecast
@@ -180,10 +183,9 @@ def test_recursive_forecast_reads_no_sales_after_the_origin() -> None:
     )
     specs = spec.model_specs(frame.schema, ["x", "item_id"], [], parts=("recursive",))
     params = boosters.lgb_params({"min_data_in_leaf": 2, "num_leaves": 4}, num_threads=1)
-    model = family.fit_family(
-        frame, specs, params, {"recursive": 5}, train.train_mask(frame, 10, origin),
-        {"CA_1": family.GLOBAL},
-    )  # fmt: skip
+    member = family.fit_model(frame, specs, params, {"recursive": 5},
+                              train.train_mask(frame, 10, origin))  # fmt: skip
+    model = family.ModelFamily({family.GLOBAL: member}, {"CA_1": family.GLOBAL})
 
     def forecast(f: pl.DataFrame) -> np.ndarray:
         rows = f.filter(pl.col("d").is_between(origin + 1, origin + horizon))

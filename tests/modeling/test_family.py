@@ -55,9 +55,15 @@ def fitted() -> tuple[family.ModelFamily, pl.DataFrame]:
     specs = spec.model_specs(frame.schema, ["x", "store_id"], ["store_id"])
     params = boosters.lgb_params({"min_data_in_leaf": 2, "num_leaves": 4}, num_threads=1)
     groups = family.store_groups({"CA_1": 4, "TX_1": 4}, 4)
-    fam = family.fit_family(frame, specs, params, {"direct": 8, "recursive": 8},
-                           train.train_mask(frame, 1, 60), groups,
-                           {"CA_1": 0.0, "TX_1": 1.0})  # fmt: skip
+    mask = train.train_mask(frame, 1, 60)
+    stores = frame["store_id"].cast(pl.String)
+    members = {
+        s: family.fit_model(
+            frame, specs, params, {"direct": 8, "recursive": 8}, mask & (stores == s)
+        )
+        for s in STORES
+    }
+    fam = family.ModelFamily(members, groups, {"CA_1": 0.0, "TX_1": 1.0})
     return fam, frame
 
 
