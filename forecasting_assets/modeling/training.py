@@ -251,6 +251,29 @@ def calibrate_quantiles(
     return calibration, coverage
 
 
+def fold_forecast_frame(
+    panel: Panel, folds: Sequence[Fold], forecasts: dict[int, np.ndarray]
+) -> pl.DataFrame:
+    """One row per series x fold day: ``id, fold, d, forecast, actual`` (the backtest's forecasts,
+    for the inventory validation and outside scoring)."""
+    ids = panel.hierarchy["id"]
+    frames = []
+    for f in folds:
+        n, h = forecasts[f.k].shape
+        frames.append(
+            pl.DataFrame(
+                {
+                    "id": ids.gather(np.repeat(np.arange(n), h)),
+                    "fold": np.full(n * h, f.k, np.int16),
+                    "d": np.tile(np.arange(f.start, f.end + 1, dtype=np.int16), n),
+                    "forecast": forecasts[f.k].ravel().astype(np.float32),
+                    "actual": panel.actuals(f).ravel().astype(np.float32),
+                }
+            )
+        )
+    return pl.concat(frames)
+
+
 def run_training(
     features: pl.LazyFrame | pl.DataFrame,
     sales_long: pl.LazyFrame | pl.DataFrame,
@@ -450,6 +473,8 @@ def run_training(
     exports_dir = Path(exports_dir)
     write_parquet_atomic(all_metrics, exports_dir / contracts.BACKTEST_METRICS_FILE)
     write_parquet_atomic(coverage, exports_dir / contracts.INTERVAL_COVERAGE_FILE)
+    write_parquet_atomic(fold_forecast_frame(panel, folds, forecasts),
+                         exports_dir / contracts.BACKTEST_FORECASTS_FILE)  # fmt: skip
     timings["total"] = time.perf_counter() - t0
     return TrainingResult(
         run_id=run_id, model_version=version, promoted=decision.promote,

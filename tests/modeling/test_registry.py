@@ -169,6 +169,12 @@ def test_first_training_is_logged_registered_and_promoted(store: dict[str, Any])
     assert run.data.metrics["wrmsse_ratio"] == pytest.approx(first.wrmsse_ratio)
     assert set(first.rounds) == {"direct", "recursive"}
     assert all(0.0 <= w <= 1.0 for w in first.recursive_weight.values())
+    bf = pl.read_parquet(store["exports"] / "backtest_forecasts.parquet")
+    assert bf.columns == ["id", "fold", "d", "forecast", "actual"]
+    assert bf.height == 10 * 28 * 4 and bf["fold"].n_unique() == 4
+    sl = store["sl"].filter(pl.col("d") <= 150).select("id", "d", pl.col("sales").cast(pl.Float32))
+    joined = bf.join(sl.with_columns(pl.col("d").cast(pl.Int16)), on=["id", "d"])
+    assert joined.height == bf.height and (joined["actual"] == joined["sales"]).all()
     cov = pl.read_parquet(store["exports"] / "interval_coverage.parquet")
     assert {"model", "fold", "quantile", "coverage"} <= set(cov.columns)
     # The pyfunc model follows the contract: features in, non-negative point forecasts out.
