@@ -45,10 +45,11 @@ from forecasting_assets.modeling.predict import LightGBMDemandModel, write_model
 from forecasting_assets.modeling.quantiles import QUANTILES, ConformalQuantiles, coverage_rows
 from forecasting_assets.modeling.recent import CONTEXT_DAYS, RECENT_COLUMNS, with_recent_features
 from forecasting_assets.modeling.selection import BlendChoice, FoldScorer, choose_blend
-from forecasting_assets.modeling.spec import DIRECT, RECURSIVE, model_specs
+from forecasting_assets.modeling.spec import DIRECT, RECURSIVE, ModelSpec, model_specs
 from forecasting_assets.modeling.train import (
     Encoder,
     FoldOutput,
+    GroupTraining,
     assemble_folds,
     blend_parts,
     train_group,
@@ -274,6 +275,83 @@ def fold_forecast_frame(
     return pl.concat(frames)
 
 
+@dataclass
+class TrainingPlan:
+    """What every group's training shares, fixed before any model is trained: the panel, folds,
+    model groups, training window, specs and LightGBM parameters."""
+
+    settings: TrainingSettings
+    panel: Panel
+    folds: list[Fold]
+    groups: dict[str, str]
+    """store -> the group whose member serves it (the store itself, or :data:`GLOBAL`)."""
+    columns: list[str]
+    start_d: int
+    specs: dict[str, ModelSpec]
+    params: dict[str, Any]
+
+    @property
+    def series_store(self) -> np.ndarray:
+        """The store of every panel series."""
+        return self.panel.hierarchy["store_id"].cast(pl.String).to_numpy()
+
+    def serves(self, group: str) -> list[str]:
+        """The stores a group's member serves."""
+        return [s for s, g in self.groups.items() if g == group]
+
+    def group_rows(self, features: pl.LazyFrame, group: str) -> pl.DataFrame:
+        """The rows a group's member learns from (one store's, or every store's for the global
+        model) with the recent features: one group at a time bounds the memory."""
+        rows = features.filter(pl.col("d") >= self.start_d - CONTEXT_DAYS)
+        if group != GLOBAL:
+            rows = rows.filter(pl.col("store_id").cast(pl.String) == group)
+        return with_recent_features(rows.select(self.columns).collect())
+
+    def train(
+        self, features: pl.LazyFrame, group: str, encoder: Encoder | None = None
+    ) -> GroupTraining:
+        """Backtest and final model of one group (a store partition's work in the scale-out
+        location); its share of ``max_train_rows`` follows its share of the series."""
+        s = self.settings
+        share = (
+            1.0 if group == GLOBAL else float(np.isin(self.series_store, self.serves(group)).mean())
+        )
+        return train_group(
+            self.group_rows(features, group), group, self.serves(group), self.folds, self.specs,
+            self.params, s.num_boost_round, self.start_d, self.panel.last_day, encoder,
+            round(s.max_train_rows * share), s.seed,
+        )  # fmt: skip
+
+
+def plan_training(
+    features: pl.LazyFrame | pl.DataFrame,
+    sales_long: pl.LazyFrame | pl.DataFrame,
+    feature_columns: Sequence[str],
+    categorical_columns: Sequence[str],
+    settings: TrainingSettings,
+    extra_columns: Sequence[str] = (),
+) -> TrainingPlan:
+    """The shared plan of a training on ``sales_long`` and ``features``."""
+    panel = build_panel(sales_long)
+    folds = settings.fold_plan().folds(panel.last_day, panel.first_day)
+    stores, counts = np.unique(panel.hierarchy["store_id"].cast(pl.String).to_numpy(),
+                               return_counts=True)  # fmt: skip
+    per_store = dict(zip(stores.tolist(), counts.tolist(), strict=True))
+    groups = store_groups(per_store, settings.min_store_series)
+    largest = max(panel.hierarchy.height if g == GLOBAL else per_store[g] for g in groups.values())
+    schema = features.lazy().collect_schema()
+    columns = list(dict.fromkeys(["id", "d", "sales", "is_launched", "store_id", *feature_columns,
+                                  *[c for c in extra_columns if c in schema]]))  # fmt: skip
+    start_d = effective_train_start(settings.train_start_d, folds, panel.first_day, largest,
+                                    settings.max_window_rows)  # fmt: skip
+    specs = model_specs(
+        {**{c: schema[c] for c in columns}, **dict.fromkeys(RECENT_COLUMNS, pl.Float32())},
+        feature_columns, categorical_columns, settings.parts,
+    )  # fmt: skip
+    params = lgb_params(settings.params, seed=settings.seed, num_threads=settings.num_threads)
+    return TrainingPlan(settings, panel, folds, groups, columns, start_d, specs, params)
+
+
 def run_training(
     features: pl.LazyFrame | pl.DataFrame,
     sales_long: pl.LazyFrame | pl.DataFrame,
@@ -286,47 +364,31 @@ def run_training(
     baseline_metrics: pl.DataFrame | None = None,
     catalog_path: Path | None = None,
     extra_columns: Sequence[str] = (),
+    trained: Sequence[GroupTraining] = (),
 ) -> TrainingResult:
     """Backtest on the fold plan, choose trees and blend weights on the mean over the folds, train
     the final model, log it to MLflow, register it and apply the gate.
 
+    ``trained``: groups already trained elsewhere (the scale-out location's store partitions);
+    the others are trained here, one at a time.
     Any exception ends the MLflow run as FAILED before the alias is touched. Exports
     (backtest_metrics.parquet, interval_coverage.parquet) are written only after success.
     """
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    panel = build_panel(sales_long)
-    folds = settings.fold_plan().folds(panel.last_day, panel.first_day)
+    plan = plan_training(features, sales_long, feature_columns, categorical_columns, settings,
+                         extra_columns)  # fmt: skip
+    panel, folds, groups, specs, params = (
+        plan.panel,
+        plan.folds,
+        plan.groups,
+        plan.specs,
+        plan.params,
+    )
+    start_d, series_store = plan.start_d, plan.series_store
     dv = data_version(panel)
     fdef = fold_definition(folds)
-    series_store = panel.hierarchy["store_id"].cast(pl.String).to_numpy()
-    groups = store_groups(
-        dict(zip(*np.unique(series_store, return_counts=True), strict=True)),
-        settings.min_store_series,
-    )
-    timings["panel"] = time.perf_counter() - t0
-
-    lf = features.lazy()
-    schema = lf.collect_schema()
-    needed = list(dict.fromkeys(["id", "d", "sales", "is_launched", "store_id", *feature_columns,
-                                 *[c for c in extra_columns if c in schema]]))  # fmt: skip
-    start_d = effective_train_start(
-        settings.train_start_d, folds, panel.first_day, panel.hierarchy.height,
-        settings.max_window_rows,
-    )  # fmt: skip
-    specs = model_specs(
-        {**{c: schema[c] for c in needed}, **dict.fromkeys(RECENT_COLUMNS, pl.Float32())},
-        feature_columns, categorical_columns, settings.parts,
-    )  # fmt: skip
-    params = lgb_params(settings.params, seed=settings.seed, num_threads=settings.num_threads)
-
-    def group_rows(group: str) -> pl.DataFrame:
-        """The rows a group's member learns from (one store's, or every store's for the global
-        model): loading one group at a time bounds the memory by the largest group."""
-        rows = lf.filter(pl.col("d") >= start_d - CONTEXT_DAYS)
-        if group != GLOBAL:
-            rows = rows.filter(pl.col("store_id").cast(pl.String) == group)
-        return with_recent_features(rows.select(needed).collect())
+    timings["plan"] = time.perf_counter() - t0
 
     with mlflow_resource.start_run(run_name="demand_model", tags={"data_version": dv}) as run:
         run_id = run.info.run_id
@@ -354,15 +416,9 @@ def run_training(
         )  # fmt: skip
         # 1. Walk-forward backtest of the model's parts; the baselines on the same folds.
         t = time.perf_counter()
-        trainings = []
-        for group in sorted(set(groups.values())):
-            serves = [s for s, g in groups.items() if g == group]
-            share = 1.0 if group == GLOBAL else float(np.isin(series_store, serves).mean())
-            trainings.append(train_group(
-                group_rows(group), group, serves, folds, specs, params, settings.num_boost_round,
-                start_d, panel.last_day, encoder, round(settings.max_train_rows * share),
-                settings.seed,
-            ))  # fmt: skip
+        done = {g.group: g for g in trained}
+        trainings = [done.get(g) or plan.train(features.lazy(), g, encoder)
+                     for g in sorted(set(groups.values()))]  # fmt: skip
         outputs = assemble_folds(trainings, panel, folds)
         timings["backtest_and_final_models"] = time.perf_counter() - t
         t = time.perf_counter()
