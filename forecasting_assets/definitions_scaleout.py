@@ -2,8 +2,9 @@
 
 Everything else (assets, checks, jobs, schedules, sensors, resources) is the default location's
 (:func:`forecasting_assets.definitions.build_defs`); the whole-table checks of ``features`` are
-replaced by the same checks per partition, and the location adds the ``features_by_store`` job,
-the ``ingest`` job and the ``store_partitions_sensor``.
+replaced by the same checks per partition; ``demand_model`` reuses the per-store members of the
+store-partitioned ``store_models``; and the location adds the ``features_by_store`` and
+``store_models_by_store`` jobs, the ``ingest`` job and the ``store_partitions_sensor``.
 
 Executor, chosen by ``SCALEOUT_EXECUTOR`` (``celery`` | ``k8s`` | ``multiprocess``; default:
 ``celery`` when ``DAGSTER_CELERY_BROKER_URL`` is set, else ``multiprocess``):
@@ -22,11 +23,20 @@ import os
 import dagster as dg
 
 from forecasting_assets.definitions import build_defs
-from forecasting_assets.defs import scaleout
+from forecasting_assets.defs import scaleout, scaleout_models
 
 BROKER_ENV = "DAGSTER_CELERY_BROKER_URL"
 EXECUTOR_ENV = "SCALEOUT_EXECUTOR"
 FEATURES = dg.AssetKey("features")
+DEMAND_MODEL = dg.AssetKey("demand_model")
+
+store_models_job = dg.define_asset_job(
+    "store_models_by_store",
+    selection=dg.AssetSelection.assets(scaleout_models.STORE_MODELS),
+    partitions_def=scaleout.stores_partitions,
+    description="The demand model's per-store members, one run per partition or partition range; "
+    "demand_model (retrain job) then reuses them.",
+)
 
 ingest_job = dg.define_asset_job(
     "ingest",
@@ -69,10 +79,17 @@ def build_scaleout_defs(executor: dg.ExecutorDefinition | None = None) -> dg.Def
         for c in base.asset_checks or []
         if not any(key.asset_key == FEATURES for key in c.check_keys)
     ]
+    assets = [
+        a for a in base.assets or [] if DEMAND_MODEL not in getattr(a, "keys", ())
+    ]  # fmt: skip
     return dg.Definitions(
-        assets=base.assets,
+        assets=[
+            *assets,
+            scaleout_models.store_models,
+            scaleout_models.demand_model_from_partitions,
+        ],
         asset_checks=[*checks, *scaleout.PARTITION_CHECKS],
-        jobs=[*(base.jobs or []), scaleout.features_by_store_job, ingest_job],
+        jobs=[*(base.jobs or []), scaleout.features_by_store_job, store_models_job, ingest_job],
         schedules=base.schedules,
         sensors=[*(base.sensors or []), scaleout.store_partitions_sensor],
         resources=base.resources,

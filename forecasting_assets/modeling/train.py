@@ -120,6 +120,8 @@ class GroupTraining:
     train_rows: dict[int, int]
     """fold k -> training rows (key 0: the final model)."""
     seconds: float
+    plan: str = ""
+    """Fingerprint of the training plan it belongs to."""
 
 
 def train_group(

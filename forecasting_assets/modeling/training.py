@@ -14,7 +14,8 @@ import math
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -26,9 +27,7 @@ from mlflow.models import infer_signature
 from forecasting_assets import contracts
 from forecasting_assets.modeling import registry
 from forecasting_assets.modeling.backtest import (
-    SEASONAL_LAGS,
     Fold,
-    FoldPlan,
     Panel,
     backtest_baselines,
     build_panel,
@@ -40,12 +39,13 @@ from forecasting_assets.modeling.backtest import (
 )
 from forecasting_assets.modeling.baselines import seasonal_naive
 from forecasting_assets.modeling.boosters import lgb_params
+from forecasting_assets.modeling.config import TrainingSettings
 from forecasting_assets.modeling.family import GLOBAL, ModelFamily, store_groups
 from forecasting_assets.modeling.predict import LightGBMDemandModel, write_model_artifacts
 from forecasting_assets.modeling.quantiles import QUANTILES, ConformalQuantiles, coverage_rows
 from forecasting_assets.modeling.recent import CONTEXT_DAYS, RECENT_COLUMNS, with_recent_features
 from forecasting_assets.modeling.selection import BlendChoice, FoldScorer, choose_blend
-from forecasting_assets.modeling.spec import DIRECT, RECURSIVE, ModelSpec, model_specs
+from forecasting_assets.modeling.spec import ModelSpec, model_specs
 from forecasting_assets.modeling.train import (
     Encoder,
     FoldOutput,
@@ -70,36 +70,6 @@ class MLflowLike(Protocol):
     def start_run(self, run_name: str | None = None, tags: dict[str, Any] | None = None) -> Any: ...
 
     def client(self) -> Any: ...
-
-
-@dataclass
-class TrainingSettings:
-    """Training configuration (the ``demand_model`` asset's ``dg.Config`` has the same fields)."""
-
-    train_start_d: int = 700
-    recent_folds: int = 4
-    seasonal_lags: tuple[int, ...] = SEASONAL_LAGS
-    horizon: int = contracts.HORIZON
-    num_boost_round: int = 100
-    """Most trees per part; the backtest scores 1/4, 2/4, 3/4 and all of them and keeps, per part,
-    the number with the best mean over the folds."""
-    params: dict[str, Any] = field(default_factory=dict)
-    parts: tuple[str, ...] = (DIRECT, RECURSIVE)
-    recursive_weight: float | None = None
-    """Weight of the recursive part; None: chosen on the mean over the folds."""
-    per_store_weights: bool = False
-    """Refine the recursive weight store by store (on the same mean over folds)."""
-    min_store_series: int = 0
-    """Stores with at least this many series get their own model (0: one global model)."""
-    max_train_rows: int = 3_000_000
-    max_window_rows: int = 16_000_000
-    seed: int = 42
-    num_threads: int = 2
-    quantile_bins: int = 40
-
-    def fold_plan(self) -> FoldPlan:
-        """The backtest folds (shared with the baselines asset)."""
-        return FoldPlan(self.recent_folds, tuple(self.seasonal_lags), self.horizon)
 
 
 def data_version(panel: Panel) -> str:
@@ -295,6 +265,18 @@ class TrainingPlan:
         """The store of every panel series."""
         return self.panel.hierarchy["store_id"].cast(pl.String).to_numpy()
 
+    @cached_property
+    def fingerprint(self) -> str:
+        """Identity of everything a group's training depends on (data, folds, window, specs,
+        parameters): a group trained elsewhere is reused only under the same fingerprint."""
+        doc = {
+            "settings": asdict(self.settings), "data": data_version(self.panel),
+            "folds": fold_definition(self.folds), "groups": self.groups, "start": self.start_d,
+            "specs": {k: v.to_dict() for k, v in self.specs.items()}, "params": self.params,
+        }  # fmt: skip
+        return hashlib.blake2b(json.dumps(doc, sort_keys=True, default=str).encode(),
+                               digest_size=12).hexdigest()  # fmt: skip
+
     def serves(self, group: str) -> list[str]:
         """The stores a group's member serves."""
         return [s for s, g in self.groups.items() if g == group]
@@ -316,11 +298,13 @@ class TrainingPlan:
         share = (
             1.0 if group == GLOBAL else float(np.isin(self.series_store, self.serves(group)).mean())
         )
-        return train_group(
+        trained = train_group(
             self.group_rows(features, group), group, self.serves(group), self.folds, self.specs,
             self.params, s.num_boost_round, self.start_d, self.panel.last_day, encoder,
             round(s.max_train_rows * share), s.seed,
         )  # fmt: skip
+        trained.plan = self.fingerprint
+        return trained
 
 
 def plan_training(
@@ -416,7 +400,9 @@ def run_training(
         )  # fmt: skip
         # 1. Walk-forward backtest of the model's parts; the baselines on the same folds.
         t = time.perf_counter()
-        done = {g.group: g for g in trained}
+        key = plan.fingerprint
+        done = {g.group: g for g in trained if g.plan == key}
+        logger.info("groups trained elsewhere: %s", sorted(done) or "none")
         trainings = [done.get(g) or plan.train(features.lazy(), g, encoder)
                      for g in sorted(set(groups.values()))]  # fmt: skip
         outputs = assemble_folds(trainings, panel, folds)

@@ -16,10 +16,11 @@ from forecasting_assets.contracts import CHAMPION_ALIAS, MODEL_NAME
 from forecasting_assets.defs.mlflow_resource import MLflowResource
 from forecasting_assets.modeling import registry
 from forecasting_assets.modeling.batch import run_batch_forecast
+from forecasting_assets.modeling.config import TrainingSettings
 from forecasting_assets.modeling.inputs import ModelInputs
 from forecasting_assets.modeling.recent import RECENT_COLUMNS, with_recent_features
 from forecasting_assets.modeling.registry import ChampionInfo, decide
-from forecasting_assets.modeling.training import TrainingResult, TrainingSettings, run_training
+from forecasting_assets.modeling.training import TrainingResult, run_training
 
 FAST = {"min_data_in_leaf": 5, "num_leaves": 7, "max_bin": 31}
 

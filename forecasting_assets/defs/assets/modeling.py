@@ -5,6 +5,7 @@ Resources: ``"mlflow"`` (:class:`~forecasting_assets.defs.mlflow_resource.MLflow
 """
 
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import fields
 from typing import Any
 
@@ -23,9 +24,9 @@ from forecasting_assets.modeling.backtest import (
     headline,
 )
 from forecasting_assets.modeling.boosters import DEFAULT_PARAMS
+from forecasting_assets.modeling.config import TrainingSettings
 from forecasting_assets.modeling.inputs import ModelInputs
 from forecasting_assets.modeling.spec import DIRECT, RECURSIVE
-from forecasting_assets.modeling.training import TrainingSettings
 from forecasting_assets.settings import get_settings
 
 
@@ -126,55 +127,68 @@ def baselines(
     return metrics
 
 
-@dg.asset(group_name="modeling", kinds={"lightgbm"})
-def demand_model(
-    context: dg.AssetExecutionContext,
-    config: DemandModelConfig,
-    mlflow: MLflowResource,
-    features: pl.LazyFrame,
-    sales_long: pl.LazyFrame,
-    baselines: pl.DataFrame,
-) -> dict[str, Any]:
-    """LightGBM (Tweedie) blend of a direct model (lags >= 28) and a recursive one (recent sales,
-    fed back day by day), per store where a store has enough series and global otherwise,
-    backtested on the fold plan (recent windows plus the next window's days one and two years
-    back; target encodings recomputed per fold), trees and blend weights chosen on the mean
-    WRMSSE ratio to seasonal naive over the folds, scored next to every baseline,
-    logged to MLflow (params, metrics, importances, feature catalog, data version, pyfunc model),
-    registered as ``m5_demand_model`` and made ``champion`` only if it beats the current champion
-    on the same backtest. Writes exports/backtest_metrics.parquet and interval_coverage.parquet.
-    """
-    from forecasting_assets.modeling.training import run_training  # mlflow: import on use
+DEMAND_MODEL_DOC = """LightGBM (Tweedie) blend of a direct model (lags >= 28) and a recursive one (recent
+sales, fed back day by day), per store where a store has enough series and global otherwise,
+backtested on the fold plan (recent windows plus the next window's days one and two years back;
+target encodings recomputed per fold), trees and blend weights chosen on the mean WRMSSE ratio to
+seasonal naive over the folds, scored next to every baseline, logged to MLflow (params, metrics,
+importances, feature catalog, data version, pyfunc model), registered as ``m5_demand_model`` and
+made ``champion`` only if it beats the current champion on the same folds. Writes
+exports/backtest_metrics.parquet, backtest_forecasts.parquet and interval_coverage.parquet."""
 
-    inputs = ModelInputs()
-    settings = get_settings()
-    result = run_training(
-        features, sales_long, inputs.feature_columns, inputs.categorical_columns,
-        config.to_settings(), mlflow, settings.exports_dir, encoder=inputs.encode,
-        baseline_metrics=baselines, catalog_path=settings.exports_dir / FEATURE_CATALOG_FILE,
-        extra_columns=inputs.encoding_keys,
-    )  # fmt: skip
-    context.add_output_metadata(
-        {
-            "model_version": result.model_version,
-            "promoted": result.promoted,
-            "promotion_reason": result.promotion_reason,
-            "wrmsse_ratio": result.wrmsse_ratio,
-            "wrmsse_ratio_min": result.wrmsse_ratio_min,
-            "wrmsse_ratio_max": result.wrmsse_ratio_max,
-            "folds": dg.MetadataValue.md(_ratio_table(result.to_dict())),
-            "wrmsse": result.wrmsse,
-            "wrmsse_seasonal_naive": result.wrmsse_seasonal_naive,
-            "part_ratios": dg.MetadataValue.json(result.part_ratios),
-            "baseline_ratios": dg.MetadataValue.json(result.baseline_ratios),
-            "rounds": dg.MetadataValue.json(result.rounds),
-            "recursive_weight": dg.MetadataValue.json(result.recursive_weight),
-            "coverage_80": result.coverage_80,
-            "mlflow_run_id": result.run_id,
-            "seconds": dg.MetadataValue.json(result.seconds),
-        }
-    )
-    return result.to_dict()
+
+def demand_model_asset(
+    deps: Sequence[Any] = (), trained: Callable[[], Sequence[Any]] | None = None
+) -> dg.AssetsDefinition:
+    """The ``demand_model`` asset; ``trained`` returns groups trained elsewhere (the scale-out
+    location's store partitions, reused when their plan matches)."""
+
+    @dg.asset(name="demand_model", group_name="modeling", kinds={"lightgbm"}, deps=list(deps),
+              description=DEMAND_MODEL_DOC)  # fmt: skip
+    def _demand_model(
+        context: dg.AssetExecutionContext,
+        config: DemandModelConfig,
+        mlflow: MLflowResource,
+        features: pl.LazyFrame,
+        sales_long: pl.LazyFrame,
+        baselines: pl.DataFrame,
+    ) -> dict[str, Any]:
+        from forecasting_assets.modeling.training import run_training  # mlflow: import on use
+
+        inputs = ModelInputs()
+        settings = get_settings()
+        result = run_training(
+            features, sales_long, inputs.feature_columns, inputs.categorical_columns,
+            config.to_settings(), mlflow, settings.exports_dir, encoder=inputs.encode,
+            baseline_metrics=baselines, catalog_path=settings.exports_dir / FEATURE_CATALOG_FILE,
+            extra_columns=inputs.encoding_keys, trained=trained() if trained else (),
+        )  # fmt: skip
+        context.add_output_metadata(
+            {
+                "model_version": result.model_version,
+                "promoted": result.promoted,
+                "promotion_reason": result.promotion_reason,
+                "wrmsse_ratio": result.wrmsse_ratio,
+                "wrmsse_ratio_min": result.wrmsse_ratio_min,
+                "wrmsse_ratio_max": result.wrmsse_ratio_max,
+                "folds": dg.MetadataValue.md(_ratio_table(result.to_dict())),
+                "wrmsse": result.wrmsse,
+                "wrmsse_seasonal_naive": result.wrmsse_seasonal_naive,
+                "part_ratios": dg.MetadataValue.json(result.part_ratios),
+                "baseline_ratios": dg.MetadataValue.json(result.baseline_ratios),
+                "rounds": dg.MetadataValue.json(result.rounds),
+                "recursive_weight": dg.MetadataValue.json(result.recursive_weight),
+                "coverage_80": result.coverage_80,
+                "mlflow_run_id": result.run_id,
+                "seconds": dg.MetadataValue.json(result.seconds),
+            }
+        )
+        return result.to_dict()
+
+    return _demand_model
+
+
+demand_model = demand_model_asset()
 
 
 @dg.asset_check(
