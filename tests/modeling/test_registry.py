@@ -24,6 +24,8 @@ from forecasting_assets.modeling.training import TrainingResult, run_training
 
 FAST = {"min_data_in_leaf": 5, "num_leaves": 7, "max_bin": 31}
 
+pytestmark = pytest.mark.slow
+
 
 # ------------------------------------------------------------------ pure gate
 
