@@ -22,9 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import polars as pl
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -91,3 +93,9 @@ def write_json(path: Path, payload: dict[str, Any]) -> None:
     """Write ``payload`` (made :func:`json_safe`) to ``path`` atomically."""
     with atomic_write(path) as tmp:
         tmp.write_text(json.dumps(json_safe(payload), indent=2, allow_nan=False))
+
+
+def write_parquet_atomic(frame: pl.DataFrame, path: Path) -> None:
+    """Write a Parquet file so that readers see either the old or the complete new file."""
+    with atomic_write(path) as tmp:
+        frame.write_parquet(tmp)

@@ -24,7 +24,7 @@ class FeatureConfig:
     """
 
     horizon: int = HORIZON
-    direct_lags: tuple[int, ...] = tuple(range(28, 43))
+    direct_lags: tuple[int, ...] = (28, 29, 30, 35, 42)
     windows: tuple[int, ...] = (7, 14, 28, 90, 180)
     rolling_shift: int = HORIZON
     encoding_cutoff_offset: int = HORIZON

@@ -6,12 +6,14 @@ import numpy as np
 import polars as pl
 import pytest
 
-from forecasting_assets.modeling import train
+from forecasting_assets.modeling import boosters, family, spec, train
 from forecasting_assets.modeling.backtest import (
     Fold,
+    FoldPlan,
     backtest_baselines,
     build_panel,
     fold_definition,
+    headline,
     make_folds,
     wrmsse_of,
 )
@@ -75,6 +77,38 @@ def test_folds_end_at_last_history_day() -> None:
         make_folds(60, n_folds=3, horizon=28)
 
 
+def test_fold_plan_covers_the_next_windows_season() -> None:
+    """Four recent windows plus the next forecast window's 28 days 364 and 728 days back."""
+    folds = FoldPlan().folds(1941)
+    assert [(f.k, f.start, f.end) for f in folds] == [
+        (1, 1214, 1241),  # d_1942..d_1969 two years (104 weeks) back
+        (2, 1578, 1605),  # one year back
+        (3, 1830, 1857),
+        (4, 1858, 1885),
+        (5, 1886, 1913),
+        (6, 1914, 1941),
+    ]
+    assert all((1941 + 1 - f.start) % 7 == 0 for f in folds)  # same weekdays as the forecast
+    # Short histories keep the recent folds and drop seasonal ones without a year of history.
+    assert [f.start for f in FoldPlan().folds(730)] == [367, 619, 647, 675, 703]
+    assert len(FoldPlan().folds(400)) == 4
+    # A seasonal window that is also a recent one is scored once.
+    assert len(FoldPlan(recent=14, seasonal=(364,)).folds(1941)) == 14
+
+
+def test_headline_is_the_mean_ratio_over_folds_with_its_spread() -> None:
+    rows = [
+        {"model": m, "fold": k, "level": "all", "wrmsse": w}
+        for m, ws in {"lightgbm": (0.6, 0.9, 0.3), "seasonal_naive": (1.0, 1.0, 0.5)}.items()
+        for k, w in enumerate(ws, 1)
+    ]
+    h = headline(pl.DataFrame(rows), "lightgbm")
+    assert h.ratios == pytest.approx({1: 0.6, 2: 0.9, 3: 0.6})
+    assert (h.ratio_mean, h.ratio_min, h.ratio_max) == pytest.approx((0.7, 0.6, 0.9))
+    assert h.wrmsse_mean == pytest.approx(0.6) and h.baseline_wrmsse_mean == pytest.approx(2.5 / 3)
+    assert "0.700x" in h.describe() and "3 folds" in h.describe()
+
+
 def test_panel_is_series_by_day_and_excludes_horizon() -> None:
     sl = _sales_long()
     # Shuffle the rows: the panel must not depend on the input order.
@@ -100,7 +134,7 @@ def test_model_backtest_trains_only_before_each_origin(monkeypatch: pytest.Monke
     folds = make_folds(panel.last_day, 3, 28)
     seen: list[tuple[int, int]] = []
     cutoffs: list[int] = []
-    real_fit = train.fit_booster
+    real_fit = family.fit_booster
 
     def spy_fit(
         frame: pl.DataFrame, spec: object, params: object, rounds: int, mask: pl.Series
@@ -114,19 +148,28 @@ def test_model_backtest_trains_only_before_each_origin(monkeypatch: pytest.Monke
         cutoffs.append(cutoff)
         return frame
 
-    monkeypatch.setattr(train, "fit_booster", spy_fit)
+    monkeypatch.setattr(family, "fit_booster", spy_fit)
     sl = with_recent_features(sl)
-    specs, weights = train.model_specs(sl.schema, ["x", "item_id"], [], 0.5)
-    params = train.lgb_params({"min_data_in_leaf": 2, "num_leaves": 4}, num_threads=1)
-    outs = train.backtest_model(
-        sl, panel, folds, specs, weights, params, 3, train_start_d=10, encoder=encoder
+    specs = spec.model_specs(sl.schema, ["x", "item_id"], [])
+    params = boosters.lgb_params({"min_data_in_leaf": 2, "num_leaves": 4}, num_threads=1)
+    group = train.train_group(
+        sl, family.GLOBAL, ["CA_1"], folds, specs, params, 4, 10, panel.last_day, encoder
     )
-    assert cutoffs == [f.origin for f in folds]
-    assert seen == [(10, f.origin) for f in folds for _part in ("direct", "recursive")]
+    outs = train.assemble_folds([group], panel, folds)
+    assert cutoffs == [*(f.origin for f in folds), panel.last_day]  # then the final model
+    assert seen == [(10, c) for c in cutoffs for _part in ("direct", "recursive")]
+    assert group.ids == panel.hierarchy["id"].cast(pl.String).to_list()
+    assert set(group.horizon_parts["direct"]) == {1, 2, 3, 4}
     for out in outs:
-        assert out.forecast.shape == (6, 28) and (out.forecast >= 0).all()
         assert set(out.parts) == {"direct", "recursive"}
-        np.testing.assert_allclose(out.forecast, (out.parts["direct"] + out.parts["recursive"]) / 2)
+        assert set(out.parts["direct"]) == {1, 2, 3, 4}  # every checkpoint's forecast
+        assert all(
+            p.shape == (6, 28) and (p >= 0).all() for f in out.parts.values() for p in f.values()
+        )
+        blend = out.blend({"direct": 4, "recursive": 2}, 0.25)
+        np.testing.assert_allclose(
+            blend, 0.75 * out.parts["direct"][4] + 0.25 * out.parts["recursive"][2]
+        )
 
 
 def test_recursive_forecast_reads_no_sales_after_the_origin() -> None:
@@ -138,9 +181,11 @@ def test_recursive_forecast_reads_no_sales_after_the_origin() -> None:
             pl.when(pl.col("d") > origin).then(pl.col("sales") * 50 + 9).otherwise("sales")
         )
     )
-    specs, weights = train.model_specs(frame.schema, ["x", "item_id"], [], 1.0)
-    params = train.lgb_params({"min_data_in_leaf": 2, "num_leaves": 4}, num_threads=1)
-    model = train.fit_model(frame, specs, weights, params, 5, train.train_mask(frame, 10, origin))
+    specs = spec.model_specs(frame.schema, ["x", "item_id"], [], parts=("recursive",))
+    params = boosters.lgb_params({"min_data_in_leaf": 2, "num_leaves": 4}, num_threads=1)
+    member = family.fit_model(frame, specs, params, {"recursive": 5},
+                              train.train_mask(frame, 10, origin))  # fmt: skip
+    model = family.ModelFamily({family.GLOBAL: member}, {"CA_1": family.GLOBAL})
 
     def forecast(f: pl.DataFrame) -> np.ndarray:
         rows = f.filter(pl.col("d").is_between(origin + 1, origin + horizon))
@@ -216,7 +261,7 @@ def test_level_quantiles_scale_the_aggregate() -> None:
 
 
 def test_training_window_moves_earlier_only_for_short_histories() -> None:
-    from forecasting_assets.modeling.workflow import effective_train_start
+    from forecasting_assets.modeling.training import effective_train_start
 
     real = make_folds(1941, 3, 28)
     assert effective_train_start(1300, real, 1) == 1300  # real M5: as requested
@@ -227,7 +272,7 @@ def test_training_window_moves_earlier_only_for_short_histories() -> None:
 
 def test_training_window_is_bounded_by_rows_at_full_scale() -> None:
     from forecasting_assets.modeling.recent import CONTEXT_DAYS
-    from forecasting_assets.modeling.workflow import effective_train_start
+    from forecasting_assets.modeling.training import effective_train_start
 
     real = make_folds(1941, 3, 28)
     # The real subset (5,107 series) fits from d_700; full M5 (30,490) starts later, within bound.

@@ -12,18 +12,19 @@ import numpy as np
 import polars as pl
 import pytest
 
+from forecasting_assets.contracts import CHAMPION_ALIAS, MODEL_NAME
 from forecasting_assets.defs.mlflow_resource import MLflowResource
 from forecasting_assets.modeling import registry
+from forecasting_assets.modeling.batch import run_batch_forecast
+from forecasting_assets.modeling.config import TrainingSettings
+from forecasting_assets.modeling.inputs import ModelInputs
 from forecasting_assets.modeling.recent import RECENT_COLUMNS, with_recent_features
 from forecasting_assets.modeling.registry import ChampionInfo, decide
-from forecasting_assets.modeling.workflow import (
-    TrainingResult,
-    TrainingSettings,
-    run_batch_forecast,
-    run_training,
-)
+from forecasting_assets.modeling.training import TrainingResult, run_training
 
 FAST = {"min_data_in_leaf": 5, "num_leaves": 7, "max_bin": 31}
+
+pytestmark = pytest.mark.slow
 
 
 # ------------------------------------------------------------------ pure gate
@@ -74,7 +75,9 @@ def store(
     feats = built.collect() if isinstance(built, pl.LazyFrame) else built
     if "wday" not in feats.columns:  # encoder keys, until the features table carries them
         feats = feats.with_columns(wday=((pl.col("d") - 1) % 7 + 1).cast(pl.Int8))
-    cols, cats, encoder, keys = assets._features_api()
+    inputs = ModelInputs()
+    cols, cats, encoder, keys = (inputs.feature_columns, inputs.categorical_columns,
+                                 inputs.encode, inputs.encoding_keys)  # fmt: skip
     res = MLflowResource()
 
     @dg.asset(name="sales_long")
@@ -140,9 +143,7 @@ def test_dagster_materialization_and_checks(store: dict[str, Any]) -> None:
 
 
 def _champion_version(res: MLflowResource) -> str:
-    return str(
-        res.client().get_model_version_by_alias(registry.MODEL_NAME, registry.CHAMPION).version
-    )
+    return str(res.client().get_model_version_by_alias(MODEL_NAME, CHAMPION_ALIAS).version)
 
 
 def test_first_training_is_logged_registered_and_promoted(store: dict[str, Any]) -> None:
@@ -163,16 +164,31 @@ def test_first_training_is_logged_registered_and_promoted(store: dict[str, Any])
     assert {"lightgbm", "seasonal_naive", "naive", "moving_average", "ses", "croston_sba"} <= set(
         bm["model"]
     )
-    assert set(bm["level"]) >= {"all", "total", "item_store"} and bm["fold"].max() == 3
+    assert set(bm["level"]) >= {"all", "total", "item_store"} and bm["fold"].max() == 4
+    assert {"lightgbm_direct", "lightgbm_recursive"} <= set(bm["model"])  # each part, scored too
+    # The headline is the mean over the folds of the ratio to seasonal naive, with its spread.
+    assert len(first.fold_ratios) == 4
+    assert first.wrmsse_ratio == pytest.approx(np.mean(list(first.fold_ratios.values())))
+    assert first.wrmsse_ratio_min <= first.wrmsse_ratio <= first.wrmsse_ratio_max
+    assert run.data.metrics["wrmsse_ratio"] == pytest.approx(first.wrmsse_ratio)
+    assert set(first.rounds) == {"direct", "recursive"}
+    assert all(0.0 <= w <= 1.0 for w in first.recursive_weight.values())
+    bf = pl.read_parquet(store["exports"] / "backtest_forecasts.parquet")
+    assert bf.columns == ["id", "fold", "d", "forecast", "actual"]
+    assert bf.height == 10 * 28 * 4 and bf["fold"].n_unique() == 4
+    sl = store["sl"].filter(pl.col("d") <= 150).select("id", "d", pl.col("sales").cast(pl.Float32))
+    joined = bf.join(sl.with_columns(pl.col("d").cast(pl.Int16)), on=["id", "d"])
+    assert joined.height == bf.height and (joined["actual"] == joined["sales"]).all()
     cov = pl.read_parquet(store["exports"] / "interval_coverage.parquet")
     assert {"model", "fold", "quantile", "coverage"} <= set(cov.columns)
     # The pyfunc model follows the contract: features in, non-negative point forecasts out.
     from forecasting_assets.modeling.predict import LightGBMDemandModel
 
-    model = mlflow.pyfunc.load_model(f"models:/{registry.MODEL_NAME}@{registry.CHAMPION}")
+    model = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}@{CHAMPION_ALIAS}")
     inner = model.unwrap_python_model()
     assert isinstance(inner, LightGBMDemandModel) and inner.model is not None
-    assert set(inner.model.boosters) == {"direct", "recursive"}
+    assert list(inner.model.members) == ["*"]  # small stores: one global model
+    assert set(inner.model.members["*"].boosters) == {"direct", "recursive"}
     assert set(RECENT_COLUMNS) <= set(inner.input_columns)
     grid = with_recent_features(store["feats"].sort("id", "d"))
     rows = grid.filter(pl.col("d") > 150).head(7)
@@ -186,7 +202,7 @@ def test_worse_model_does_not_move_the_alias(store: dict[str, Any]) -> None:
     assert worse.wrmsse > store["first"].wrmsse
     assert not worse.promoted and "does not beat" in worse.promotion_reason
     assert _champion_version(store["res"]) == store["first"].model_version
-    mv = store["res"].client().get_model_version(registry.MODEL_NAME, worse.model_version)
+    mv = store["res"].client().get_model_version(MODEL_NAME, worse.model_version)
     assert mv.tags["promotion"] == "rejected"
 
 
@@ -223,7 +239,7 @@ def test_resource_ends_run_when_body_raises(store: dict[str, Any]) -> None:
 def test_batch_forecast_exports_and_failure_keeps_previous(
     store: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from forecasting_assets.modeling import workflow
+    from forecasting_assets.modeling import batch
     from forecasting_assets.modeling.forecast import FORECAST_COLUMNS
 
     exports: Path = store["exports"]
@@ -245,9 +261,9 @@ def test_batch_forecast_exports_and_failure_keeps_previous(
     assert set(imp["feature"]) == {*store["cols"], *RECENT_COLUMNS}
 
     before = (exports / "forecasts.parquet").read_bytes()
-    real = workflow.forecast_frame
+    real = batch.forecast_frame
     monkeypatch.setattr(
-        workflow,
+        batch,
         "forecast_frame",
         lambda *a, **k: real(*a, **k).with_columns(pl.col("predicted_sales") * -1),
     )
