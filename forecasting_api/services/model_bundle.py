@@ -34,7 +34,7 @@ from forecasting_api.services.errors import LoadError, PredictionError, Transien
 from forecasting_api.services.feature_source import FeatureSource
 from forecasting_assets import store
 from forecasting_assets.modeling.quantiles import LOWER_Q, UPPER_Q, ConformalQuantiles
-from forecasting_assets.modeling.train import DemandModel
+from forecasting_assets.modeling.family import ModelFamily
 
 logger = logging.getLogger(__name__)
 
@@ -126,14 +126,14 @@ def direct_predictor(
     model: Any, columns: Sequence[str], schema: dict[str, Any] | None = None
 ) -> Callable[[pl.DataFrame], np.ndarray] | None:
     """A faster path to the same numbers (the child process checked them): the pipeline's
-    ``DemandModel.predict`` on polars, or a plain numeric LightGBM booster on one thread.
+    ``ModelFamily.predict`` on polars, or a plain numeric LightGBM booster on one thread.
     ``None`` when the model is neither; then the pyfunc's own predict is used."""
     try:
         inner = model.unwrap_python_model()
     except Exception:
         inner = None
     demand = getattr(inner, "model", None)
-    if isinstance(demand, DemandModel):
+    if isinstance(demand, ModelFamily):
         return demand.predict
     try:
         booster = model.get_raw_model()
