@@ -33,8 +33,8 @@ import polars as pl
 from forecasting_api.services.errors import LoadError, PredictionError, TransientLoadError
 from forecasting_api.services.feature_source import FeatureSource
 from forecasting_assets import store
-from forecasting_assets.modeling.quantiles import LOWER_Q, UPPER_Q, ConformalQuantiles
 from forecasting_assets.modeling.family import ModelFamily
+from forecasting_assets.modeling.quantiles import LOWER_Q, UPPER_Q, ConformalQuantiles
 
 logger = logging.getLogger(__name__)
 
