@@ -12,7 +12,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from forecasting_assets.contracts import CHAMPION_ALIAS, MODEL_NAME
+from forecasting_assets.contracts import CHAMPION_ALIAS, M5_LEVELS, MODEL_NAME
 from forecasting_assets.defs.mlflow_resource import MLflowResource
 from forecasting_assets.modeling import registry
 from forecasting_assets.modeling.batch import run_batch_forecast
@@ -253,7 +253,7 @@ def test_batch_forecast_exports_and_failure_keeps_previous(
         fc["predicted_sales"] <= fc["upper"]
     ).all()
     agg = pl.read_parquet(exports / "forecasts_aggregated.parquet")
-    assert set(agg["level"]) == {"total", "state", "store", "cat", "dept"}
+    assert set(agg["level"]) == set(M5_LEVELS)  # all 12 levels
     total = agg.filter(pl.col("level") == "total")["predicted_sales"].sum()
     assert total == pytest.approx(fc["predicted_sales"].sum())
     imp = pl.read_parquet(exports / "feature_importance.parquet")
