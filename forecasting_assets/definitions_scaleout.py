@@ -96,7 +96,7 @@ def build_scaleout_defs(executor: dg.ExecutorDefinition | None = None) -> dg.Def
             scaleout.features_by_store_job,
             store_models_job,
             ingest_job,
-        ],  # fmt: skip
+        ],
         schedules=default_defs.schedules,
         sensors=[*(default_defs.sensors or []), scaleout.store_partitions_sensor],
         resources=default_defs.resources,
