@@ -3,25 +3,8 @@
 import polars as pl
 
 from forecasting_assets import store
-from forecasting_assets.modeling.backtest import headline
+from forecasting_assets.modeling.backtest import headline_table
 from forecasting_assets.settings import Settings, get_settings
-
-
-def wrmsse_table(metrics: pl.DataFrame) -> pl.DataFrame:
-    """Per model: the mean over the backtest folds of its WRMSSE ratio to seasonal naive, with its
-    min and max, and its mean WRMSSE; best first."""
-    models = metrics["model"].unique().sort().to_list()
-    heads = {m: headline(metrics, m) for m in models}
-    return pl.DataFrame(
-        {
-            "model": models,
-            "mean_ratio": [heads[m].ratio_mean for m in models],
-            "min_ratio": [heads[m].ratio_min for m in models],
-            "max_ratio": [heads[m].ratio_max for m in models],
-            "mean_wrmsse": [heads[m].wrmsse_mean for m in models],
-            "folds": [len(heads[m].ratios) for m in models],
-        }
-    ).sort("mean_ratio")
 
 
 def summary(settings: Settings | None = None) -> str:
@@ -39,8 +22,10 @@ def summary(settings: Settings | None = None) -> str:
     metrics = store.load_backtest_metrics()
     if metrics is not None and metrics.height:
         with pl.Config(tbl_rows=20, tbl_hide_dataframe_shape=True, float_precision=3):
-            lines.append("  backtest WRMSSE ratio to seasonal naive, mean over the folds (lower is better):")
-            lines.append(str(wrmsse_table(metrics)))
+            lines.append(
+                "  backtest WRMSSE ratio to seasonal naive, mean over the folds (lower is better):"
+            )
+            lines.append(str(headline_table(metrics)))
     champion = store.champion_info()
     if champion:
         lines.append(

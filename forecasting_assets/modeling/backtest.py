@@ -267,3 +267,20 @@ def headline(frame: pl.DataFrame, model: str, baseline: str = "seasonal_naive") 
         baseline_wrmsse_mean=float(both["b"].mean()),  # type: ignore[arg-type]
         ratios=dict(zip(both["fold"].to_list(), ratio.to_list(), strict=True)),
     )
+
+
+def headline_table(metrics: pl.DataFrame) -> pl.DataFrame:
+    """Per model: the mean over the backtest folds of its WRMSSE ratio to seasonal naive, with its
+    min and max, and its mean WRMSSE; best first."""
+    models = metrics["model"].unique().sort().to_list()
+    heads = {m: headline(metrics, m) for m in models}
+    return pl.DataFrame(
+        {
+            "model": models,
+            "mean_ratio": [heads[m].ratio_mean for m in models],
+            "min_ratio": [heads[m].ratio_min for m in models],
+            "max_ratio": [heads[m].ratio_max for m in models],
+            "mean_wrmsse": [heads[m].wrmsse_mean for m in models],
+            "folds": [len(heads[m].ratios) for m in models],
+        }
+    ).sort("mean_ratio")
