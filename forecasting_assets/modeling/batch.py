@@ -11,6 +11,7 @@ import mlflow
 import polars as pl
 
 from forecasting_assets import contracts
+from forecasting_assets.export_schemas import validate_export
 from forecasting_assets.modeling import registry
 from forecasting_assets.modeling.forecast import (
     aggregate_forecasts,
@@ -93,7 +94,8 @@ def run_batch_forecast(
     aggregated = aggregate_forecasts(forecasts, cal)
     importance = model.importance()
     exports_dir = Path(exports_dir)
-    write_parquet_atomic(export_frame(forecasts), exports_dir / contracts.FORECASTS_FILE)
+    export = validate_export(contracts.FORECASTS_FILE, export_frame(forecasts))
+    write_parquet_atomic(export, exports_dir / contracts.FORECASTS_FILE)
     write_parquet_atomic(aggregated, exports_dir / contracts.FORECASTS_AGGREGATED_FILE)
     write_parquet_atomic(importance, exports_dir / contracts.FEATURE_IMPORTANCE_FILE)
     logger.info("wrote %s forecast rows from champion v%s", forecasts.height, champion.version)

@@ -25,6 +25,7 @@ import polars as pl
 from mlflow.models import infer_signature
 
 from forecasting_assets import contracts
+from forecasting_assets.export_schemas import validate_export
 from forecasting_assets.modeling import registry
 from forecasting_assets.modeling.backtest import (
     Fold,
@@ -422,7 +423,10 @@ def run_training(
                 rows.extend(score_rows(f"{MODEL}_{part}", out.fold, ev, actual,
                                        out.parts[part][trees]))  # fmt: skip
         model_metrics = metrics_frame(rows)
-        all_metrics = pl.concat([model_metrics, base.select(model_metrics.columns)])
+        all_metrics = validate_export(
+            contracts.BACKTEST_METRICS_FILE,
+            pl.concat([model_metrics, base.select(model_metrics.columns)]),
+        )
         head = headline(all_metrics, MODEL)
         calibration, coverage = calibrate_quantiles(panel, forecasts, folds,
                                                     settings.quantile_bins)  # fmt: skip
