@@ -24,8 +24,8 @@ import os
 
 import dagster as dg
 
+from forecasting_assets import definitions as default_location
 from forecasting_assets import scaleout, scaleout_models
-from forecasting_assets.definitions import defs as default_defs
 
 BROKER_ENV = "DAGSTER_CELERY_BROKER_URL"
 EXECUTOR_ENV = "SCALEOUT_EXECUTOR"
@@ -76,11 +76,11 @@ def build_scaleout_defs(executor: dg.ExecutorDefinition | None = None) -> dg.Def
     ``demand_model`` that reuses them, and ``executor``."""
     replaced = (FEATURES, DEMAND_MODEL)
     assets = [
-        a for a in default_defs.assets or [] if not set(getattr(a, "keys", ())) & set(replaced)
+        a for a in default_location.defs.assets or [] if not set(getattr(a, "keys", ())) & set(replaced)
     ]  # fmt: skip
     checks = [
         c
-        for c in default_defs.asset_checks or []
+        for c in default_location.defs.asset_checks or []
         if not any(key.asset_key == FEATURES for key in c.check_keys)
     ]
     return dg.Definitions(
@@ -92,16 +92,16 @@ def build_scaleout_defs(executor: dg.ExecutorDefinition | None = None) -> dg.Def
         ],
         asset_checks=[*checks, *scaleout.PARTITION_CHECKS],
         jobs=[
-            *(default_defs.jobs or []),
+            *(default_location.defs.jobs or []),
             scaleout.features_by_store_job,
             store_models_job,
             ingest_job,
         ],
-        schedules=default_defs.schedules,
-        sensors=[*(default_defs.sensors or []), scaleout.store_partitions_sensor],
-        resources=default_defs.resources,
+        schedules=default_location.defs.schedules,
+        sensors=[*(default_location.defs.sensors or []), scaleout.store_partitions_sensor],
+        resources=default_location.defs.resources,
         executor=executor or scaleout_executor(),
-        loggers=default_defs.loggers,
+        loggers=default_location.defs.loggers,
     )
 
 

@@ -158,6 +158,7 @@ def test_run_failure_sensor_records_alert_and_calls_webhook(
 
 def _started_run(instance: dg.DagsterInstance, pid: int) -> dg.DagsterRun:
     """A run marked STARTED by a RUN_START event from process ``pid``, as a run worker logs."""
+
     @dg.op
     def noop() -> None:
         pass

@@ -6,38 +6,33 @@ reads the runs, events and MLflow entries back from Postgres itself.
 """
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from scaleout_servers import Postgres, postgres_bin, postgres_server
 
-REPO = Path(__file__).resolve().parent.parent
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[2]
 
 FAST_TRAINING = {
     "ops": {
         "demand_model": {
-            "config": {"train_start_d": 1, "n_folds": 1, "num_boost_round": 10, "num_threads": 1}
+            "config": {
+                "train_start_d": 1,
+                "recent_folds": 1,
+                "seasonal_lags": [],
+                "num_boost_round": 10,
+                "num_threads": 1,
+            }
         }
     }
 }
 """Tiny data (400 days): train from day 1, one backtest fold, few trees."""
 
 
-@pytest.fixture(scope="module")
-def pg() -> Iterator[Postgres]:
-    """A running PostgreSQL server with the `dagster` and `mlflow` databases."""
-    if postgres_bin() is None:
-        pytest.skip("PostgreSQL binaries not installed (apt-get install -y postgresql)")
-    with postgres_server() as server:
-        yield server
-
-
 @pytest.fixture
-def pg_instance_home(
-    pg: Postgres, home: Path, raw_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> Path:
+def pg_instance_home(pg: Any, home: Path, raw_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """DAGSTER_HOME holding dagster.postgres.yaml, its env vars set; MLflow on Postgres too."""
     dagster_home = home / "dagster_home"
     dagster_home.mkdir()
@@ -56,7 +51,7 @@ def pg_instance_home(
     return dagster_home
 
 
-def _query(pg: Postgres, db: str, sql: str) -> list[tuple[Any, ...]]:
+def _query(pg: Any, db: str, sql: str) -> list[tuple[Any, ...]]:
     import psycopg2
 
     conn = psycopg2.connect(pg.dsn(db))
@@ -68,7 +63,7 @@ def _query(pg: Postgres, db: str, sql: str) -> list[tuple[Any, ...]]:
         conn.close()
 
 
-def test_pipeline_on_postgres_instance(pg: Postgres, pg_instance_home: Path, home: Path) -> None:
+def test_pipeline_on_postgres_instance(pg: Any, pg_instance_home: Path, home: Path) -> None:
     import dagster as dg
     from mlflow import MlflowClient
 

@@ -11,7 +11,6 @@ import contextlib
 import importlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -21,22 +20,20 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from scaleout_servers import redis_server
 
-REPO = Path(__file__).resolve().parent.parent
+pytestmark = [pytest.mark.celery, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 WORKERS = ("worker1", "worker2")
 
 
 @pytest.fixture
-def broker(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def broker(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A Redis broker URL, exported as DAGSTER_CELERY_BROKER_URL."""
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server not installed (apt-get install -y redis-server)")
     pytest.importorskip("dagster_celery")
-    with redis_server() as url:
-        monkeypatch.setenv("DAGSTER_CELERY_BROKER_URL", url)
-        yield url
+    monkeypatch.setenv("DAGSTER_CELERY_BROKER_URL", redis_url)
+    yield redis_url
 
 
 @pytest.fixture
