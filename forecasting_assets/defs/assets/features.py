@@ -6,7 +6,7 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
-from forecasting_assets.contracts import FEATURE_CATALOG_FILE, HORIZON
+from forecasting_assets.contracts import FEATURE_CATALOG_FILE
 from forecasting_assets.defs.io_manager import AtomicParquetIOManager
 from forecasting_assets.defs.resources import PipelineHome
 from forecasting_assets.features.catalog import build_catalog, catalog_markdown, write_catalog
@@ -21,15 +21,15 @@ class FeaturesConfig(dg.Config):
     """Options of the feature table (defaults = the model's standard feature set)."""
 
     direct_lags: list[int] = Field(
-        default_factory=lambda: list(range(HORIZON, HORIZON + 15)),
+        default_factory=lambda: list(FeatureConfig().direct_lags),
         description="Sales lags for the direct model (all >= the 28-day horizon).",
     )
     windows: list[int] = Field(
-        default_factory=lambda: [7, 14, 28, 90, 180],
+        default_factory=lambda: list(FeatureConfig().windows),
         description="Rolling mean/std windows (days), ending 28 days before the row's day.",
     )
     encoding_cutoff_offset: int = Field(
-        default=HORIZON,
+        default=FeatureConfig().encoding_cutoff_offset,
         description="Target encodings use days <= last history day - this offset.",
     )
     compression: str = Field(default="lz4", description="Parquet compression codec.")
