@@ -3,7 +3,8 @@
 Startup (lifespan) loads whatever is materialized under ``FORECASTING_HOME`` and the MLflow
 champion; nothing materialized is fine (readiness false, predictions 503). A background task
 polls the forecasts file, the features table and the champion alias every
-``FORECASTING_API_RELOAD_SECONDS`` and swaps in a new, smoke-tested snapshot atomically.
+``FORECASTING_API_RELOAD_SECONDS`` and swaps in a new snapshot atomically; a new model is
+verified in a child process first (:mod:`forecasting_api.services.model_bundle`).
 """
 
 from __future__ import annotations
@@ -171,7 +172,11 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         body_timeout=settings.body_timeout_seconds,
         request_timeout=settings.request_timeout_seconds,
     )
-    app.add_middleware(GuardMiddleware, guard=Guard(settings, on_limited=metrics.rate_limited.inc))
+    app.add_middleware(
+        GuardMiddleware,
+        guard=Guard(settings, on_limited=metrics.rate_limited.inc),
+        endpoints=frozenset(app.openapi()["paths"]),
+    )
     if settings.trusted_proxies:
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))
     if settings.cors_origins:

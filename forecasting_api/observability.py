@@ -211,7 +211,11 @@ class ObservabilityMiddleware:
         finally:
             elapsed = time.perf_counter() - start
             route = scope.get("route")
-            endpoint = getattr(route, "path", None) or "unmatched"
+            endpoint = (
+                getattr(route, "path", None)
+                or scope.get("state", {}).get("endpoint")  # refused before routing
+                or "unmatched"
+            )
             method = scope["method"]
             key = (method, endpoint, status_code)
             children = self._children.get(key)

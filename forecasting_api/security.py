@@ -183,9 +183,11 @@ class Guard:
 class GuardMiddleware:
     """Run :class:`Guard` before anything reads the body: 401/429 whatever the body holds."""
 
-    def __init__(self, app: App, guard: Guard) -> None:
+    def __init__(self, app: App, guard: Guard, endpoints: frozenset[str] = frozenset()) -> None:
         self.app = app
         self.guard = guard
+        self.endpoints = endpoints
+        """Route paths: a refused request is counted under its path when it is one of them."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in self.guard.public:
@@ -197,6 +199,8 @@ class GuardMiddleware:
         client, denial = self.guard.check(scope)
         scope.setdefault("state", {})["client"] = client
         if denial is not None:
+            if scope["path"] in self.endpoints:
+                scope["state"]["endpoint"] = scope["path"]
             status_code, message, headers = denial
             await send_json(send, status_code, {"detail": message}, headers)
             return

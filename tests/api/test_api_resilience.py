@@ -140,6 +140,9 @@ def test_auth_and_rate_limit_come_before_the_body(api_home: fx.Home) -> None:
             "/predict", content=broken, headers={**auth(), "Content-Type": "application/json"}
         )
         assert ok.status_code == 422 and "malformed JSON" in ok.json()["detail"]
+        text = c.get("/metrics").text
+        assert 'requests_total{endpoint="/predict",method="POST",status="401"} 5.0' in text
+        assert 'requests_total{endpoint="/predict",method="POST",status="429"} 3.0' in text
 
 
 def test_forwarded_for_from_loopback_does_not_buy_new_buckets(api_home: fx.Home) -> None:
