@@ -14,36 +14,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `streamlit run dashboard/app.py` puts only dashboard/ on the path
     sys.path.insert(0, str(ROOT))
 
-import importlib  # noqa: E402
-import threading  # noqa: E402
-
 import streamlit as st  # noqa: E402
 
 from dashboard import paths  # noqa: E402
-from forecasting_assets import store  # noqa: E402
-
-# Imported in the background when the server starts (mlflow ~3-4 s, scipy.stats ~2 s), so that
-# the pages that need them (MLflow: Home, Performance; the inventory maths: Inventory, Data) find
-# them loaded; then the tracking store is opened once. (A bare string here would be rendered by
-# Streamlit's magic.)
-PRELOAD = ("mlflow", "forecasting_assets.inventory")
-
-
-@st.cache_resource(show_spinner=False)
-def _preload() -> threading.Thread:
-    """Start importing ``PRELOAD`` in a background thread, once per process."""
-
-    def run() -> None:
-        for name in PRELOAD:
-            importlib.import_module(name)
-        store.champion_version()  # opens the tracking store once (SQLite: ~2-4 s of schema checks)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread
-
-
-_preload()
 
 st.set_page_config(
     page_title="M5 demand forecasting",

@@ -2,8 +2,9 @@
 
 Read through ``forecasting_assets.store`` (the project's one champion lookup, shared with the
 API), cached on the tracking URI and, for a SQLite store, the database file's version. ``mlflow``
-is imported by the store on first use (~3-4 s); ``dashboard/app.py`` preloads it in the background
-when the server starts.
+is imported by the store on first use, and MLflow opens a SQLite store once per process: together
+~3-6 s on the first page that needs them after a server start (Home or Performance), then cached
+by Python and MLflow.
 """
 
 from __future__ import annotations

@@ -24,8 +24,8 @@ from forecasting_assets.inventory.demand import demand_distribution
 CURVE_LEVELS = (0.80, 0.85, 0.90, 0.95, 0.975, 0.99, 0.995)
 PLAN_COLUMNS = ["id", "item_id", "store_id", "dept_id", "review_days", "unit_price"]
 """What the what-if takes from the inventory plan: the series and their own parameters."""
-DISTRIBUTION_COLUMNS = ["demand_class", "adi", "cv2", "mean_daily_demand", "dispersion"]
-"""What ``demand_distribution`` adds, also in the plan."""
+DISTRIBUTION_COLUMNS = ["demand_class", "mean_daily_demand", "dispersion"]
+"""What ``plan_inventory`` needs of ``demand_distribution``'s output, also in the plan."""
 
 
 def _version() -> str:
