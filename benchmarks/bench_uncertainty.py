@@ -62,6 +62,7 @@ def main() -> None:
     ap.add_argument("--point", choices=("ma28", "ma28_weekday"), default="ma28_weekday")
     ap.add_argument("--forecasts", type=Path, default=None, help="npz of LightGBM fold forecasts")
     ap.add_argument("--ets-sample", type=int, default=0, help="time AutoETS/Theta on N series")
+    ap.add_argument("--ets-only", action="store_true", help="only the statsforecast timing")
     args = ap.parse_args()
 
     import polars as pl
@@ -96,6 +97,9 @@ def main() -> None:
     folds = [Fold(k=i + 1, origin=o, horizon=HORIZON) for i, o in enumerate(sorted(origins))]
     t_panel = time.perf_counter() - t0
 
+    if args.ets_only:
+        time_statistical_baselines(panel, folds, args.ets_sample or 100)
+        return
     codes, _ = level_codes(panel.hierarchy, ("store_id", "dept_id"))
     if args.forecasts is not None:
         stored = np.load(args.forecasts)
