@@ -16,10 +16,14 @@ What it does:
 3. ``/predict`` with an open-loop generator: requests are *scheduled* at a fixed rate
    (default 200/s for 60 s) on 32 keep-alive connections; latency is measured from the
    scheduled time, so queueing delays count (no coordinated omission).
-4. ``/predict/batch`` with 1,000 items, open loop at a fixed rate (default 5/s for 30 s).
-5. Max throughput of one worker with ``wrk`` (Debian package ``wrk``) and a Lua script that
+4. The same at the same rate with 5 % of the dates in the past (``--past-share``): those are
+   answered by the model from the stored features (``source: model``), the rest from the
+   forecasts; p99 of the mix and of the model answers alone. The features table has
+   ``--feature-series`` series (default 1,000; the per-series feature cache holds 256).
+5. ``/predict/batch`` with 1,000 items, open loop at a fixed rate (default 5/s for 30 s).
+6. Max throughput of one worker with ``wrk`` (Debian package ``wrk``) and a Lua script that
    POSTs random bodies; falls back to a closed-loop Python generator without wrk.
-6. The service's memory: VmRSS after startup and VmHWM (peak) at the end.
+7. The service's memory: VmRSS after startup and VmHWM (peak) at the end.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ import polars as pl
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests" / "api"))
 
 import api_fixtures as fx  # noqa: E402
 from _measure import memory_kib  # noqa: E402
@@ -128,10 +133,21 @@ async def roundtrip(
 @dataclass
 class Result:
     latencies: list[float] = field(default_factory=list)
+    kinds: list[str] = field(default_factory=list)
+    codes: list[int] = field(default_factory=list)
     statuses: dict[int, int] = field(default_factory=dict)
     errors: int = 0
     wall: float = 0.0
     late_starts: int = 0
+
+    def of_kind(self, kind: str) -> Result:
+        """The requests of one payload kind."""
+        picked = [(t, c) for t, k, c in zip(self.latencies, self.kinds, self.codes, strict=True)
+                  if k == kind]  # fmt: skip
+        statuses: dict[int, int] = {}
+        for _, c in picked:
+            statuses[c] = statuses.get(c, 0) + 1
+        return Result(latencies=[t for t, _ in picked], statuses=statuses, wall=self.wall)
 
     def summary(self) -> dict[str, float]:
         lat = np.array(self.latencies) * 1000
@@ -150,11 +166,20 @@ class Result:
 
 
 async def open_loop(
-    port: int, payloads: list[bytes], rate: float, duration: float, connections: int = 32
+    port: int,
+    payloads: list[bytes],
+    rate: float,
+    duration: float,
+    connections: int = 32,
+    other: list[bytes] | None = None,
+    other_share: float = 0.0,
 ) -> Result:
-    """Schedule requests at ``rate``/s for ``duration`` s; latency from the scheduled time."""
+    """Schedule requests at ``rate``/s for ``duration`` s; latency from the scheduled time.
+
+    With ``other``, a share ``other_share`` of the requests is drawn from it (kind "other").
+    """
     res = Result()
-    queue: asyncio.Queue[tuple[float, bytes] | None] = asyncio.Queue()
+    queue: asyncio.Queue[tuple[float, bytes, str] | None] = asyncio.Queue()
     n_total = int(rate * duration)
 
     async def worker() -> None:
@@ -164,7 +189,7 @@ async def open_loop(
                 item = await queue.get()
                 if item is None:
                     return
-                scheduled, payload = item
+                scheduled, payload, kind = item
                 try:
                     status, _ = await roundtrip(reader, writer, payload)
                 except (OSError, asyncio.IncompleteReadError):
@@ -173,6 +198,8 @@ async def open_loop(
                     reader, writer = await asyncio.open_connection("127.0.0.1", port)
                     continue
                 res.latencies.append(time.perf_counter() - scheduled)
+                res.kinds.append(kind)
+                res.codes.append(status)
                 res.statuses[status] = res.statuses.get(status, 0) + 1
         finally:
             writer.close()
@@ -188,7 +215,10 @@ async def open_loop(
             await asyncio.sleep(delay)
         elif delay < -0.005:
             res.late_starts += 1
-        queue.put_nowait((scheduled, payloads[rng.randrange(len(payloads))]))
+        if other and rng.random() < other_share:
+            queue.put_nowait((scheduled, other[rng.randrange(len(other))], "other"))
+        else:
+            queue.put_nowait((scheduled, payloads[rng.randrange(len(payloads))], "main"))
     for _ in workers:
         queue.put_nowait(None)
     await asyncio.gather(*workers)
@@ -291,6 +321,8 @@ def main() -> None:
     ap.add_argument("--series", type=int, default=30_490)
     ap.add_argument("--forecasts", type=Path, help="use this forecasts.parquet instead")
     ap.add_argument("--json", type=Path, help="also write the figures here")
+    ap.add_argument("--past-share", type=float, default=0.05, help="model answers in the mix")
+    ap.add_argument("--feature-series", type=int, default=1000)
     args = ap.parse_args()
     if args.quick:
         args.duration, args.batch_duration, args.max_duration = 10.0, 8.0, 5
@@ -299,7 +331,11 @@ def main() -> None:
     proc: subprocess.Popen | None = None
     try:
         t = time.perf_counter()
-        home = fx.build_home(work / "home", with_forecasts=False)
+        n_items = max(1, -(-args.feature_series // len(fx.STORES)))
+        items = tuple(f"FOODS_1_{k:03d}" for k in range(1, n_items + 1))
+        home = fx.build_home(
+            work / "home", with_forecasts=False, features=fx.make_features(items=items)
+        )
         if args.forecasts:
             fc = pl.read_parquet(args.forecasts)
         else:
@@ -346,6 +382,32 @@ def main() -> None:
             (cpu_seconds(proc.pid) - c0) * 1000 / max(pred["requests"], 1), 3
         )
         print(f"/predict open loop {args.rate:g}/s for {args.duration:g}s: {pred}", flush=True)
+        feats = home.features.filter(pl.col("lag_28").is_not_null() & pl.col("sales").is_not_null())
+        past_rows = feats.select("id", "date").sample(n=min(20_000, feats.height), seed=4)
+        past = [
+            build_request(
+                port,
+                "/predict",
+                json.dumps({"item_id": str(i), "date": d.isoformat()}).encode(),
+            )
+            for i, d in zip(past_rows["id"].to_list(), past_rows["date"].to_list(), strict=True)
+        ]
+        c0 = cpu_seconds(proc.pid)
+        mix_res = asyncio.run(
+            open_loop(
+                port, single, args.rate, args.duration, other=past, other_share=args.past_share
+            )
+        )
+        mix = mix_res.summary()
+        mix["server_cpu_ms_per_request"] = round(
+            (cpu_seconds(proc.pid) - c0) * 1000 / max(mix["requests"], 1), 3
+        )
+        model_answers = mix_res.of_kind("other").summary()
+        print(
+            f"/predict mix {args.rate:g}/s, {args.past_share:.0%} past dates, for "
+            f"{args.duration:g}s: {mix}; model answers: {model_answers}",
+            flush=True,
+        )
         asyncio.run(open_loop(port, batches, args.batch_rate, 2, connections=8))  # warm-up
         c0 = cpu_seconds(proc.pid)
         batch = asyncio.run(
@@ -383,6 +445,8 @@ def main() -> None:
             "forecast_rows": fc.height,
             "startup_s": round(startup, 2),
             "predict": pred,
+            "predict_mix": mix,
+            "model_answers": model_answers,
             "batch": batch,
             "max_throughput": maxt,
             "rss_after_start_mib": round(mem_start["VmRSS"] / 1024, 1),
@@ -392,6 +456,8 @@ def main() -> None:
                 and pred["non_2xx"] == 0
                 and pred["errors"] == 0,
                 "batch_p99_ms<=100": batch["p99_ms"] <= 100 and batch["non_2xx"] == 0,
+                "mix_p99_ms<=10": mix["p99_ms"] <= 10 and mix["non_2xx"] == 0,
+                "model_answers_p99_ms<=25": model_answers["p99_ms"] <= 25,
             },
         }
         print(json.dumps(report, indent=2))

@@ -24,7 +24,7 @@ def ingest(raw_dir: str, home: str) -> int:
 
     from forecasting_assets.defs.assets import ingest as assets
     from forecasting_assets.defs.io_manager import AtomicParquetIOManager
-    from forecasting_assets.defs.resources import M5Source
+    from forecasting_assets.defs.resources import M5Source, PipelineHome
 
     os.environ["FORECASTING_HOME"] = home
     result = dg.materialize(
@@ -32,6 +32,7 @@ def ingest(raw_dir: str, home: str) -> int:
         resources={
             "io_manager": AtomicParquetIOManager(),
             "m5_source": M5Source(raw_dir=raw_dir, generate_if_empty=False),
+            "home": PipelineHome(),
         },
     )
     assert result.success

@@ -105,7 +105,9 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    from forecasting_assets.defs.assets import monitoring as mon
+    from forecasting_assets.defs.assets.drift import DriftConfig, drift_report
+    from forecasting_assets.defs.assets.inventory import InventoryConfig, inventory_plan
+    from forecasting_assets.defs.resources import PipelineHome
     from forecasting_assets.inventory import backtest_order_up_to, plan_inventory
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -134,10 +136,10 @@ def main() -> None:
         print(f"plan_inventory (pure), {args.series} series: median {t:.3f} s")
 
         def run_plan() -> object:
-            cfg = mon.InventoryConfig()
-            return mon.inventory_plan(
-                context=dg.build_asset_context(), config=cfg, sales_long=pl.scan_parquet(path)
-            )
+            return inventory_plan(
+                context=dg.build_asset_context(), config=InventoryConfig(),
+                sales_long=pl.scan_parquet(path), home=PipelineHome(),
+            )  # fmt: skip
 
         t, _ = timed(run_plan, args.repeat)
         plan = pl.read_parquet(home / "exports" / "inventory_plan.parquet")
@@ -157,9 +159,10 @@ def main() -> None:
         del feats
 
         def run_drift() -> object:
-            return mon.drift_report(
-                context=dg.build_asset_context(), config=mon.DriftConfig(),
+            return drift_report(
+                context=dg.build_asset_context(), config=DriftConfig(),
                 sales_long=pl.scan_parquet(path), features=pl.scan_parquet(fpath),
+                home=PipelineHome(),
             )  # fmt: skip
 
         t, _ = timed(run_drift, args.repeat)

@@ -1,11 +1,12 @@
 """Modeling benchmark: raw M5 files -> sales_long -> features -> baselines -> backtested, registered
 LightGBM model -> batch forecasts, timed stage by stage.
 
-Prints the WRMSSE per level on the last backtest fold for the model and every baseline, the
-ratio to seasonal naive, coverage of the quantiles, wall time per stage and peak RSS.
+Prints, on every backtest fold and as the mean with its spread, the WRMSSE ratio to seasonal naive
+of the model, each of its parts and every baseline; the mean WRMSSE per level; interval coverage;
+wall time per stage and peak RSS.
 
-    .venv/bin/python benchmarks/bench_modeling.py --raw-dir /work/shared/m5
-    .venv/bin/python benchmarks/bench_modeling.py --raw-dir /work/shared/m5 --train-start 1000 --rounds 300
+    .venv/bin/python benchmarks/bench_modeling.py --raw-dir ../shared/m5
+    .venv/bin/python benchmarks/bench_modeling.py --raw-dir ../shared/m5 --config '{"min_store_series": 300}'
 
 MLflow and exports go to a temporary FORECASTING_HOME (``--home`` to keep them).
 """
@@ -33,15 +34,10 @@ def main() -> None:
     ap.add_argument("--raw-dir", default="/work/shared/m5")
     ap.add_argument("--home", default=None, help="FORECASTING_HOME (default: a temp dir)")
     ap.add_argument(
-        "--train-start",
-        type=int,
-        default=None,
-        help="first training day (default: DemandModelConfig)",
+        "--config",
+        default="{}",
+        help="DemandModelConfig fields as JSON, e.g. '{\"num_boost_round\": 200}'",
     )
-    ap.add_argument(
-        "--rounds", type=int, default=None, help="boosting rounds (default: DemandModelConfig)"
-    )
-    ap.add_argument("--folds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
 
@@ -51,14 +47,17 @@ def main() -> None:
 
     import polars as pl
 
-    from forecasting_assets.defs.assets.modeling import DemandModelConfig, _features_api
+    from forecasting_assets.defs.assets.modeling import DemandModelConfig
     from forecasting_assets.defs.mlflow_resource import MLflowResource
     from forecasting_assets.features.build import build_features
     from forecasting_assets.m5.readers import find_m5_files, read_calendar, read_prices, read_sales
     from forecasting_assets.m5.transform import build_sales_long, calendar_with_day_numbers
-    from forecasting_assets.modeling.backtest import backtest_baselines, build_panel, make_folds
-    from forecasting_assets.modeling.workflow import run_batch_forecast, run_training
+    from forecasting_assets.modeling.backtest import backtest_baselines, build_panel, headline
+    from forecasting_assets.modeling.batch import run_batch_forecast
+    from forecasting_assets.modeling.inputs import ModelInputs
+    from forecasting_assets.modeling.training import run_training
 
+    cfg = DemandModelConfig(num_threads=args.threads, **json.loads(args.config))
     stages: dict[str, float] = {}
     t_all = time.perf_counter()
     t = time.perf_counter()
@@ -77,55 +76,71 @@ def main() -> None:
 
     t = time.perf_counter()
     panel = build_panel(sales_long)
-    folds = make_folds(panel.last_day, args.folds, 28)
+    folds = cfg.fold_plan().folds(panel.last_day, panel.first_day)
     base = backtest_baselines(panel, folds)
     stages["baselines"] = time.perf_counter() - t
 
-    cfg = DemandModelConfig(n_folds=args.folds, num_threads=args.threads)
-    if args.train_start is not None:
-        cfg = cfg.model_copy(update={"train_start_d": args.train_start})
-    if args.rounds is not None:
-        cfg = cfg.model_copy(update={"num_boost_round": args.rounds})
-    cols, cats, encoder, keys = _features_api()
+    inputs = ModelInputs()
     res = MLflowResource()
     exports = home / "exports"
     t = time.perf_counter()
-    result = run_training(features, sales_long, cols, cats, cfg.to_settings(), res, exports,
-                          encoder=encoder, baseline_metrics=base, extra_columns=keys)  # fmt: skip
+    result = run_training(features, sales_long, inputs.feature_columns, inputs.categorical_columns,
+                          cfg.to_settings(), res, exports, encoder=inputs.encode,
+                          baseline_metrics=base, extra_columns=inputs.encoding_keys)  # fmt: skip
     stages["demand_model (backtest + final + mlflow)"] = time.perf_counter() - t
     t = time.perf_counter()
-    fc = run_batch_forecast(features, res, exports, encoder=encoder, extra_columns=keys)
+    fc = run_batch_forecast(features, res, exports, encoder=inputs.encode,
+                            extra_columns=inputs.encoding_keys)  # fmt: skip
     stages["batch_forecasts"] = time.perf_counter() - t
     total = time.perf_counter() - t_all
 
     metrics = pl.read_parquet(exports / "backtest_metrics.parquet")
-    last = folds[-1]
-    table = (
-        metrics.filter(pl.col("fold") == last.k)
+    ratios = (
+        metrics.filter(pl.col("level") == "all")
+        .pivot(on="model", index="fold", values="wrmsse")
+        .sort("fold")
+    )
+    models = [c for c in ratios.columns if c != "fold"]
+    ratios = ratios.with_columns(
+        [(pl.col(m) / pl.col("seasonal_naive")).alias(m) for m in models]
+    ).with_columns(pl.Series("days", [f"d_{f.start}..d_{f.end}" for f in folds]))
+    heads = {m: headline(metrics, m) for m in models}
+    summary = pl.DataFrame(
+        {
+            "model": list(heads),
+            "mean ratio": [h.ratio_mean for h in heads.values()],
+            "min": [h.ratio_min for h in heads.values()],
+            "max": [h.ratio_max for h in heads.values()],
+            "mean WRMSSE": [h.wrmsse_mean for h in heads.values()],
+        }
+    ).sort("mean ratio")
+    levels = (
+        metrics.group_by("model", "level")
+        .agg(pl.col("wrmsse").mean())
         .pivot(on="model", index="level", values="wrmsse")
-        .with_columns((pl.col("lightgbm") / pl.col("seasonal_naive")).alias("ratio_vs_snaive"))
     )
     print(f"## Modeling benchmark ({args.raw_dir}, {panel.hierarchy.height} series, "
-          f"train from d_{cfg.train_start_d}, {cfg.num_boost_round} rounds, {args.threads} threads)\n")  # fmt: skip
-    print(f"Last backtest fold {last.k}: d_{last.start}..d_{last.end} (origin d_{last.origin})\n")
-    with pl.Config(tbl_rows=20, tbl_cols=20, float_precision=4, tbl_formatting="MARKDOWN",
+          f"config {cfg.model_dump_json()})\n")  # fmt: skip
+    with pl.Config(tbl_rows=30, tbl_cols=20, float_precision=4, tbl_formatting="MARKDOWN",
                    tbl_hide_column_data_types=True, tbl_hide_dataframe_shape=True):  # fmt: skip
-        print(table)
-        print()
-        print("WRMSSE per fold (all levels):")
+        print("WRMSSE ratio to seasonal naive per fold (lightgbm = the blend; its parts alone):")
+        print(ratios.select("fold", "days", *models))
+        print("\nMean over the folds, with the spread:")
+        print(summary)
+        print("\nMean WRMSSE over the folds per M5 level:")
+        print(levels)
+        cov = pl.read_parquet(exports / "interval_coverage.parquet")
+        print("\nInterval coverage per fold (each calibrated on the other folds):")
         print(
-            metrics.filter(pl.col("level") == "all").pivot(
-                on="model", index="fold", values="wrmsse"
-            )
+            cov.filter(pl.col("kind") == "interval")
+            .pivot(on="fold", index="quantile", values="coverage")
+            .sort("quantile")
         )
-        cov = pl.read_parquet(exports / "interval_coverage.parquet").filter(
-            pl.col("fold") == last.k
-        )
-        print()
-        print("Coverage on the last fold (calibrated on the other folds):")
-        print(cov.select("kind", "quantile", "coverage", "coverage_strict"))
-    print(f"\nheadline: WRMSSE {result.wrmsse:.4f} vs seasonal naive {result.wrmsse_seasonal_naive:.4f}"
-          f" -> ratio {result.wrmsse_ratio:.3f}; model v{result.model_version} promoted={result.promoted}")  # fmt: skip
+    print(f"\nheadline: {heads['lightgbm'].describe()}; mean WRMSSE {result.wrmsse:.4f} vs "
+          f"seasonal naive {result.wrmsse_seasonal_naive:.4f}; model v{result.model_version} "
+          f"promoted={result.promoted}")  # fmt: skip
+    print(f"choices on the mean over folds: trees {result.rounds}, recursive weight "
+          f"{result.recursive_weight}")  # fmt: skip
     print(
         f"forecasts: {fc.forecasts.height} rows, total {fc.forecasts['predicted_sales'].sum():,.0f}"
     )

@@ -136,8 +136,8 @@ def _partitioned(sales_long: Path, work: Path, per_run: int) -> dict:
     import dagster as dg
     import polars as pl
 
-    from forecasting_assets.defs import scaleout
-    from forecasting_assets.defs.scaleout import chunk_stores, register_stores
+    from forecasting_assets import scaleout
+    from forecasting_assets.scaleout import chunk_stores, register_stores
 
     with dg.DagsterInstance.get() as instance:
         stores = register_stores(instance, pl.scan_parquet(sales_long))

@@ -6,7 +6,7 @@ Starts ``streamlit run dashboard/app.py`` on a free port (FORECASTING_HOME from 
 environment), opens each page with Playwright driving an installed Chromium (Debian's
 ``/usr/bin/chromium``; Playwright's own browser download is not needed), waits until the page has
 rendered, and reports per page: exceptions shown, charts drawn, seconds to render. Used by
-``tests/test_dashboard_browser.py`` and to refresh the README screenshots.
+``tests/dashboard/test_browser.py`` and to refresh the README screenshots.
 """
 
 from __future__ import annotations

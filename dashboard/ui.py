@@ -12,9 +12,10 @@ import polars as pl
 import pyarrow as pa
 import streamlit as st
 
-from dashboard import data
+from dashboard import paths
+from forecasting_assets import contracts
 
-MODEL = "lightgbm"
+MODEL = contracts.MODEL_KEY
 PALETTE = {
     "history": "#4c78a8",
     "forecast": "#e4572e",
@@ -25,7 +26,7 @@ PALETTE = {
     "bad": "#d62728",
 }
 MODEL_COLORS = {
-    "lightgbm": "#e4572e",
+    MODEL: "#e4572e",
     "seasonal_naive": "#4c78a8",
     "naive": "#9ecae9",
     "moving_average": "#72b7b2",
@@ -83,11 +84,11 @@ VALIDATE = False  # tests set this to True to validate every spec
 def empty_state(what: str, produced_by: str = "the pipeline") -> None:
     """Say what is missing and what to run, instead of raising."""
     st.info(
-        f"**{what}** is not materialized yet (looked in `{data.home_dir()}`). "
+        f"**{what}** is not materialized yet (looked in `{paths.home_dir()}`). "
         f"It is produced by {produced_by}. Run the pipeline first:",
         icon=":material/hourglass_empty:",
     )
-    st.code("\n".join(data.RUN_HINT), language="bash")
+    st.code("\n".join(paths.RUN_HINT), language="bash")
 
 
 def fmt_num(x: float | None, digits: int = 1) -> str:

@@ -19,14 +19,16 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from forecasting_api import __version__
 from forecasting_api.observability import Metrics, ObservabilityMiddleware, configure_logging
-from forecasting_api.routes import build_router
-from forecasting_api.security import BodySizeLimitMiddleware, make_guard
-from forecasting_api.serving import ServiceState, Snapshot
+from forecasting_api.routes import api_router
+from forecasting_api.security import Guard, GuardMiddleware, RequestLimitsMiddleware
+from forecasting_api.services.reloader import ServiceState
 from forecasting_api.settings import ApiSettings
 
 log = structlog.get_logger("forecasting_api")
@@ -41,6 +43,7 @@ Daily unit-sales forecasts for Walmart M5 item × store series.
   runs with `FORECASTING_API_AUTH=off`. `/`, `/health`, `/health/ready`, `/docs`,
   `/openapi.json` and `/metrics` are public.
 * Rate limit: 100 requests/minute per key (or client) by default → 429 with `Retry-After`.
+* `X-Forwarded-For` is believed only from `FORECASTING_API_TRUSTED_PROXIES` (none by default).
 """
 
 
@@ -62,11 +65,18 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     configure_logging(settings.log_level)
     metrics = Metrics()
 
-    def on_swap(snap: Snapshot) -> None:
-        metrics.on_snapshot(snap)
-        metrics.reloads.inc()
+    def on_failure(source: str, message: str) -> None:
+        metrics.reload_failures.labels(source).inc()
+        log.error("reload refused a version", source=source, error=message)
 
-    service = ServiceState(on_swap=on_swap)
+    service = ServiceState(on_change=metrics.on_snapshot, on_failure=on_failure)
+    last_swaps = 0
+
+    def on_reloaded() -> None:
+        nonlocal last_swaps
+        if service.status.swaps != last_swaps:
+            metrics.reloads.inc(service.status.swaps - last_swaps)
+            last_swaps = service.status.swaps
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -89,7 +99,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         )
         task = None
         if settings.reload_seconds > 0:
-            task = asyncio.create_task(_reload_loop(service, settings.reload_seconds))
+            task = asyncio.create_task(_reload_loop(service, settings.reload_seconds, on_reloaded))
         try:
             yield
         finally:
@@ -107,9 +117,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.service = service
     app.state.metrics = metrics
-
-    guard = make_guard(settings, on_limited=metrics.rate_limited.inc)
-    app.router.routes.extend(build_router(guard, settings).routes)
+    app.include_router(api_router)
+    app.openapi = lambda: _openapi(app, settings)  # type: ignore[method-assign]
 
     @app.exception_handler(RequestValidationError)
     async def _on_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -153,8 +162,18 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         )
         return JSONResponse({"detail": "internal error"}, status_code=500)
 
-    # Middleware: the last added is the outermost.
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    # Middleware, outermost last: observability > CORS > proxy headers > guard (key, rate
+    # limit) > limits (body size and read time, request time) > the routes. Nothing reads a
+    # body before the guard has accepted the request.
+    app.add_middleware(
+        RequestLimitsMiddleware,
+        max_bytes=settings.max_body_bytes,
+        body_timeout=settings.body_timeout_seconds,
+        request_timeout=settings.request_timeout_seconds,
+    )
+    app.add_middleware(GuardMiddleware, guard=Guard(settings, on_limited=metrics.rate_limited.inc))
+    if settings.trusted_proxies:
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -168,6 +187,18 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     return app
 
 
+def _openapi(app: FastAPI, settings: ApiSettings) -> dict[str, Any]:
+    """The OpenAPI document, with ``FORECASTING_API_MAX_BATCH`` as the batch ``maxItems``."""
+    if app.openapi_schema is None:
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        items = schema["components"]["schemas"]["BatchPredictionRequest"]["properties"]["items"]
+        items["maxItems"] = settings.max_batch
+        app.openapi_schema = schema
+    return app.openapi_schema
+
+
 async def _refresh(service: ServiceState) -> bool:
     try:
         return await anyio.to_thread.run_sync(service.refresh)
@@ -176,11 +207,12 @@ async def _refresh(service: ServiceState) -> bool:
         return False
 
 
-async def _reload_loop(service: ServiceState, every: float) -> None:
+async def _reload_loop(service: ServiceState, every: float, after: Any) -> None:
     while True:
         await asyncio.sleep(every)
         if await _refresh(service):
             _settle_heap()
+        after()
 
 
 def _settle_heap() -> None:

@@ -13,6 +13,8 @@ Metrics live in a per-app registry served at ``/metrics``:
 * ``forecasting_api_forecasts_info{version}`` / ``forecasting_api_forecasts_rows``
 * ``forecasting_api_ready`` (1 when forecasts and model are loaded)
 * ``forecasting_api_reloads_total`` (snapshot swaps)
+* ``forecasting_api_reload_failures_total{source}`` (versions refused: forecasts, features, model)
+* ``forecasting_api_source_error{source}`` (1 while forecasts/features/model/registry has an error)
 """
 
 from __future__ import annotations
@@ -28,12 +30,13 @@ from typing import Any
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from forecasting_api.serving import Snapshot
+from forecasting_api.services.snapshot import Snapshot
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 _RID = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
 
+SOURCES = ("forecasts", "features", "model", "registry")
 BUCKETS = (
     0.0005,
     0.001,
@@ -141,6 +144,15 @@ class Metrics:
             "forecasting_api_ready", "1 when forecasts and model are loaded", registry=r
         )
         self.reloads = Counter("forecasting_api_reloads", "Snapshot swaps", registry=r)
+        self.reload_failures = Counter(
+            "forecasting_api_reload_failures",
+            "Versions refused by the reloader",
+            ["source"],
+            registry=r,
+        )
+        self.source_error = Gauge(
+            "forecasting_api_source_error", "1 while a source has an error", ["source"], registry=r
+        )
 
     def on_snapshot(self, snap: Snapshot) -> None:
         """Refresh the gauges that describe what is loaded."""
@@ -153,6 +165,8 @@ class Metrics:
                 self.forecasts_info.labels(v).set(1)
         self.forecast_rows.set(snap.forecasts.n_rows if snap.forecasts else 0)
         self.ready.set(1 if snap.ready else 0)
+        for source in SOURCES:
+            self.source_error.labels(source).set(1 if source in snap.errors else 0)
 
 
 class ObservabilityMiddleware:

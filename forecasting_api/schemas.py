@@ -51,7 +51,11 @@ class PredictionRequest(BaseModel):
 
 
 class BatchPredictionRequest(BaseModel):
-    """Several predictions at once (at most ``FORECASTING_API_MAX_BATCH``, default 10,000)."""
+    """Several predictions at once.
+
+    At most ``FORECASTING_API_MAX_BATCH`` items (default 10,000): the app puts the setting in
+    the OpenAPI ``maxItems`` and answers 413 above it.
+    """
 
     model_config = ConfigDict(
         strict=True,
@@ -68,7 +72,7 @@ class BatchPredictionRequest(BaseModel):
         },
     )
 
-    items: list[PredictionRequest] = Field(min_length=1, max_length=10_000)
+    items: list[PredictionRequest] = Field(min_length=1)
 
 
 class PredictionInterval(BaseModel):
@@ -149,6 +153,7 @@ class HealthResponse(BaseModel):
     model: ComponentHealth
     forecasts: ComponentHealth
     features: ComponentHealth
+    registry: ComponentHealth
     last_reload_check: dt.datetime | None
     reload_interval_seconds: float
 

@@ -1,4 +1,4 @@
-"""Configuration of the REST API, read from the environment.
+"""Configuration of the REST API: a pydantic-settings ``BaseSettings`` read from the environment.
 
 | variable | default | meaning |
 |---|---|---|
@@ -9,7 +9,10 @@
 | ``FORECASTING_API_CORS_ORIGINS`` | – | comma-separated allowed origins (none by default) |
 | ``FORECASTING_API_RELOAD_SECONDS`` | ``30`` | poll interval for a new champion / forecasts file; ``0`` disables |
 | ``FORECASTING_API_MAX_BODY_BYTES`` | ``2097152`` | larger request bodies get 413 |
-| ``FORECASTING_API_MAX_BATCH`` | ``10000`` | most items in one ``/predict/batch`` |
+| ``FORECASTING_API_MAX_BATCH`` | ``10000`` | most items in one ``/predict/batch`` (schema, OpenAPI, /info, 413) |
+| ``FORECASTING_API_REQUEST_TIMEOUT_SECONDS`` | ``30`` | whole-request limit → 503 |
+| ``FORECASTING_API_BODY_TIMEOUT_SECONDS`` | ``10`` | most seconds to receive a request body → 408 |
+| ``FORECASTING_API_TRUSTED_PROXIES`` | – | comma-separated proxy addresses/networks whose ``X-Forwarded-For`` is believed |
 | ``FORECASTING_API_LOG_LEVEL`` | ``INFO`` | log level of the JSON logs |
 | ``FORECASTING_API_ACCESS_LOG`` | ``on`` | one JSON log line per request |
 
@@ -19,9 +22,12 @@ Paths (``FORECASTING_HOME``, ``MLFLOW_TRACKING_URI``) come from
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field
+import ipaddress
 from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 _PERIODS = {
     "s": 1.0,
@@ -33,6 +39,12 @@ _PERIODS = {
     "h": 3600.0,
     "hour": 3600.0,
 }
+_OFF = {"0", "off", "false", "no", "disabled", "none"}
+PUBLIC_PATHS = frozenset(
+    {"/", "/health", "/health/ready", "/docs", "/docs/oauth2-redirect", "/redoc",
+     "/openapi.json", "/metrics"}
+)  # fmt: skip
+"""Paths that need no API key."""
 
 
 class SettingsError(ValueError):
@@ -44,7 +56,7 @@ def parse_rate_limit(text: str | None) -> tuple[int, float] | None:
     if text is None or not text.strip():
         return 100, 60.0
     value = text.strip().lower()
-    if value in {"0", "off", "none", "false", "disabled"}:
+    if value in _OFF:
         return None
     count_s, _, period_s = value.partition("/")
     try:
@@ -53,84 +65,101 @@ def parse_rate_limit(text: str | None) -> tuple[int, float] | None:
         raise SettingsError(f"FORECASTING_API_RATE_LIMIT: bad count in {text!r}") from exc
     if count <= 0:
         return None
-    period_s = (
-        period_s.strip().rstrip("s") if period_s.strip() not in _PERIODS else period_s.strip()
-    )
-    period = _PERIODS.get(period_s or "minute")
+    period_s = period_s.strip()
+    period = _PERIODS.get(period_s or "minute") or _PERIODS.get(period_s.rstrip("s"))
     if period is None:
         raise SettingsError(f"FORECASTING_API_RATE_LIMIT: unknown period in {text!r}")
     return count, period
 
 
-def _split(text: str | None) -> list[str]:
-    return [p.strip() for p in (text or "").split(",") if p.strip()]
+def _split(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    parts = value.split(",") if isinstance(value, str) else value
+    return tuple(dict.fromkeys(p.strip() for p in parts if p and p.strip()))
 
 
-def _read_keys_file(path: str | None) -> list[str]:
-    if not path:
-        return []
+def _read_keys_file(path: str) -> tuple[str, ...]:
     try:
         lines = Path(path).read_text(encoding="utf-8").splitlines()
     except OSError as exc:
         raise SettingsError(f"FORECASTING_API_KEYS_FILE: cannot read {path}: {exc}") from exc
-    return [ln.strip() for ln in lines if ln.strip() and not ln.strip().startswith("#")]
+    return tuple(ln.strip() for ln in lines if ln.strip() and not ln.strip().startswith("#"))
 
 
-def _flag(text: str | None, default: bool) -> bool:
-    if text is None or not text.strip():
-        return default
-    return text.strip().lower() not in {"0", "off", "false", "no", "disabled"}
+CommaList = Annotated[tuple[str, ...], NoDecode]
 
 
-@dataclass(frozen=True)
-class ApiSettings:
-    """Resolved API configuration (immutable)."""
+class ApiSettings(BaseSettings):
+    """Resolved API configuration (immutable); ``ApiSettings()`` reads the environment."""
 
-    auth_enabled: bool = True
-    api_keys: tuple[str, ...] = ()
-    rate_limit: tuple[int, float] | None = (100, 60.0)
-    cors_origins: tuple[str, ...] = ()
-    reload_seconds: float = 30.0
-    max_body_bytes: int = 2 * 1024 * 1024
-    max_batch: int = 10_000
+    model_config = SettingsConfigDict(
+        env_prefix="FORECASTING_API_", frozen=True, extra="ignore", populate_by_name=True
+    )
+
+    auth_enabled: bool = Field(True, validation_alias="FORECASTING_API_AUTH")
+    api_keys: CommaList = Field((), validation_alias="FORECASTING_API_KEYS", repr=False)
+    keys_file: str = ""
+    rate_limit: Annotated[tuple[int, float] | None, NoDecode] = (100, 60.0)
+    cors_origins: CommaList = ()
+    reload_seconds: float = Field(30.0, ge=0)
+    max_body_bytes: int = Field(2 * 1024 * 1024, ge=1024)
+    max_batch: int = Field(10_000, ge=1)
+    request_timeout_seconds: float = Field(30.0, gt=0)
+    body_timeout_seconds: float = Field(10.0, gt=0)
+    trusted_proxies: CommaList = ()
     log_level: str = "INFO"
     access_log: bool = True
-    public_paths: frozenset[str] = field(
-        default_factory=lambda: frozenset(
-            {
-                "/",
-                "/health",
-                "/health/ready",
-                "/docs",
-                "/docs/oauth2-redirect",
-                "/redoc",
-                "/openapi.json",
-                "/metrics",
-            }
-        )
-    )
+
+    @field_validator("auth_enabled", "access_log", mode="before")
+    @classmethod
+    def _flag(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return value.strip().lower() not in _OFF if value.strip() else True
+        return value
+
+    @field_validator("api_keys", "cors_origins", "trusted_proxies", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> tuple[str, ...]:
+        return _split(value)
+
+    @field_validator("rate_limit", mode="before")
+    @classmethod
+    def _rate(cls, value: Any) -> Any:
+        return parse_rate_limit(value) if value is None or isinstance(value, str) else value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for v in value:
+            if v != "*":
+                ipaddress.ip_network(v, strict=False)  # ValueError names the bad entry
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _with_keys_file(self) -> ApiSettings:
+        if self.keys_file:
+            keys = _split((*self.api_keys, *_read_keys_file(self.keys_file)))
+            object.__setattr__(self, "api_keys", keys)
+        return self
 
     @classmethod
     def from_env(cls) -> ApiSettings:
-        """Read the ``FORECASTING_API_*`` variables (see the module docstring)."""
-        env = os.environ
-        keys = _split(env.get("FORECASTING_API_KEYS")) + _read_keys_file(
-            env.get("FORECASTING_API_KEYS_FILE")
-        )
+        """Read the ``FORECASTING_API_*`` variables; :class:`SettingsError` if one is invalid."""
         try:
-            reload_s = float(env.get("FORECASTING_API_RELOAD_SECONDS", "30"))
-            max_body = int(env.get("FORECASTING_API_MAX_BODY_BYTES", str(2 * 1024 * 1024)))
-            max_batch = int(env.get("FORECASTING_API_MAX_BATCH", "10000"))
-        except ValueError as exc:
-            raise SettingsError(f"invalid numeric FORECASTING_API_* setting: {exc}") from exc
-        return cls(
-            auth_enabled=_flag(env.get("FORECASTING_API_AUTH"), True),
-            api_keys=tuple(dict.fromkeys(keys)),
-            rate_limit=parse_rate_limit(env.get("FORECASTING_API_RATE_LIMIT")),
-            cors_origins=tuple(_split(env.get("FORECASTING_API_CORS_ORIGINS"))),
-            reload_seconds=max(reload_s, 0.0),
-            max_body_bytes=max(max_body, 1024),
-            max_batch=max(max_batch, 1),
-            log_level=env.get("FORECASTING_API_LOG_LEVEL", "INFO").upper(),
-            access_log=_flag(env.get("FORECASTING_API_ACCESS_LOG"), True),
-        )
+            return cls()
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first.get("loc", ()))
+            raise SettingsError(
+                f"invalid FORECASTING_API_* setting {where}: {first['msg']}"
+            ) from exc
+
+    @property
+    def public_paths(self) -> frozenset[str]:
+        return PUBLIC_PATHS

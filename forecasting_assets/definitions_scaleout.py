@@ -1,9 +1,12 @@
 """Scale-out code location: features partitioned by store, steps on a distributed executor.
 
 Everything else (assets, checks, jobs, schedules, sensors, resources) is the default location's
-(:func:`forecasting_assets.definitions.build_defs`); the whole-table checks of ``features`` are
-replaced by the same checks per partition, and the location adds the ``features_by_store`` job,
-the ``ingest`` job and the ``store_partitions_sensor``.
+(:data:`forecasting_assets.definitions.defs`); its ``features`` asset and whole-table checks are
+replaced by the store-partitioned asset and the same checks per partition
+(:mod:`forecasting_assets.scaleout`); ``demand_model`` reuses the per-store members of the
+store-partitioned ``store_models`` (:mod:`forecasting_assets.scaleout_models`); and the location
+adds the ``features_by_store`` and ``store_models_by_store`` jobs, the ``ingest`` job and the
+``store_partitions_sensor``.
 
 Executor, chosen by ``SCALEOUT_EXECUTOR`` (``celery`` | ``k8s`` | ``multiprocess``; default:
 ``celery`` when ``DAGSTER_CELERY_BROKER_URL`` is set, else ``multiprocess``):
@@ -21,12 +24,21 @@ import os
 
 import dagster as dg
 
-from forecasting_assets.definitions import build_defs
-from forecasting_assets.defs import scaleout
+from forecasting_assets import scaleout, scaleout_models
+from forecasting_assets.definitions import defs as default_defs
 
 BROKER_ENV = "DAGSTER_CELERY_BROKER_URL"
 EXECUTOR_ENV = "SCALEOUT_EXECUTOR"
 FEATURES = dg.AssetKey("features")
+DEMAND_MODEL = dg.AssetKey("demand_model")
+
+store_models_job = dg.define_asset_job(
+    "store_models_by_store",
+    selection=dg.AssetSelection.assets(scaleout_models.STORE_MODELS),
+    partitions_def=scaleout.stores_partitions,
+    description="The demand model's per-store members, one run per partition or partition range; "
+    "demand_model (retrain job) then reuses them.",
+)
 
 ingest_job = dg.define_asset_job(
     "ingest",
@@ -60,24 +72,36 @@ def scaleout_executor() -> dg.ExecutorDefinition:
 
 
 def build_scaleout_defs(executor: dg.ExecutorDefinition | None = None) -> dg.Definitions:
-    """The default location with the store-partitioned ``features`` and ``executor``."""
-    base = build_defs(
-        features_asset=scaleout.features_by_store, executor=executor or scaleout_executor()
-    )
+    """The default location with the store-partitioned ``features`` and ``store_models``, the
+    ``demand_model`` that reuses them, and ``executor``."""
+    replaced = (FEATURES, DEMAND_MODEL)
+    assets = [
+        a for a in default_defs.assets or [] if not set(getattr(a, "keys", ())) & set(replaced)
+    ]  # fmt: skip
     checks = [
         c
-        for c in base.asset_checks or []
+        for c in default_defs.asset_checks or []
         if not any(key.asset_key == FEATURES for key in c.check_keys)
     ]
     return dg.Definitions(
-        assets=base.assets,
+        assets=[
+            *assets,
+            scaleout.features_by_store,
+            scaleout_models.store_models,
+            scaleout_models.demand_model_from_partitions,
+        ],
         asset_checks=[*checks, *scaleout.PARTITION_CHECKS],
-        jobs=[*(base.jobs or []), scaleout.features_by_store_job, ingest_job],
-        schedules=base.schedules,
-        sensors=[*(base.sensors or []), scaleout.store_partitions_sensor],
-        resources=base.resources,
-        executor=base.executor,
-        loggers=base.loggers,
+        jobs=[
+            *(default_defs.jobs or []),
+            scaleout.features_by_store_job,
+            store_models_job,
+            ingest_job,
+        ],
+        schedules=default_defs.schedules,
+        sensors=[*(default_defs.sensors or []), scaleout.store_partitions_sensor],
+        resources=default_defs.resources,
+        executor=executor or scaleout_executor(),
+        loggers=default_defs.loggers,
     )
 
 

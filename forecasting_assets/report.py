@@ -3,26 +3,8 @@
 import polars as pl
 
 from forecasting_assets import store
+from forecasting_assets.modeling.backtest import headline_table
 from forecasting_assets.settings import Settings, get_settings
-
-
-def wrmsse_table(metrics: pl.DataFrame) -> pl.DataFrame:
-    """Overall WRMSSE per model and fold, plus its ratio to seasonal naive on the same fold."""
-    overall = metrics.filter(pl.col("level") == "all").select("model", "fold", "wrmsse")
-    naive = overall.filter(pl.col("model") == "seasonal_naive").select(
-        "fold", pl.col("wrmsse").alias("seasonal_naive")
-    )
-    return (
-        overall.join(naive, on="fold", how="left")
-        .with_columns((pl.col("wrmsse") / pl.col("seasonal_naive")).alias("ratio_to_snaive"))
-        .group_by("model")
-        .agg(
-            pl.col("wrmsse").mean().alias("mean_wrmsse"),
-            pl.col("wrmsse").sort_by("fold").last().alias("last_fold_wrmsse"),
-            pl.col("ratio_to_snaive").sort_by("fold").last().alias("last_fold_ratio"),
-        )
-        .sort("last_fold_wrmsse")
-    )
 
 
 def summary(settings: Settings | None = None) -> str:
@@ -40,8 +22,10 @@ def summary(settings: Settings | None = None) -> str:
     metrics = store.load_backtest_metrics()
     if metrics is not None and metrics.height:
         with pl.Config(tbl_rows=20, tbl_hide_dataframe_shape=True, float_precision=3):
-            lines.append("  backtest WRMSSE (lower is better; ratio = model / seasonal naive):")
-            lines.append(str(wrmsse_table(metrics)))
+            lines.append(
+                "  backtest WRMSSE ratio to seasonal naive, mean over the folds (lower is better):"
+            )
+            lines.append(str(headline_table(metrics)))
     champion = store.champion_info()
     if champion:
         lines.append(

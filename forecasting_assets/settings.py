@@ -11,17 +11,21 @@ Every part reads its locations from here so that they agree:
 from __future__ import annotations
 
 import contextlib
+import json
+import math
 import os
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
-
-HORIZON = 28
-"""Days forecast after the last day in the sales file."""
 
 
 @dataclass(frozen=True)
@@ -68,3 +72,30 @@ def atomic_write(path: Path) -> Iterator[Path]:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def json_safe(obj: Any) -> Any:
+    """JSON-safe copy: NaN/inf -> None, numpy scalars -> Python, dates -> ISO strings."""
+    if isinstance(obj, dict):
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, date):
+        return obj.isoformat()
+    return obj
+
+
+def write_json(path: Path, payload: dict[str, Any]) -> None:
+    """Write ``payload`` (made :func:`json_safe`) to ``path`` atomically."""
+    with atomic_write(path) as tmp:
+        tmp.write_text(json.dumps(json_safe(payload), indent=2, allow_nan=False))
+
+
+def write_parquet_atomic(frame: pl.DataFrame, path: Path) -> None:
+    """Write a Parquet file so that readers see either the old or the complete new file."""
+    with atomic_write(path) as tmp:
+        frame.write_parquet(tmp)

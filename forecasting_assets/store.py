@@ -14,74 +14,60 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 import polars as pl
 
+from forecasting_assets.contracts import (  # noqa: F401 - re-exported for readers
+    ALERTS_FILE,
+    BACKTEST_METRICS_FILE,
+    CHAMPION_ALIAS,
+    DRIFT_REPORT_FILE,
+    EXPERIMENT_NAME,
+    FEATURE_CATALOG_FILE,
+    FEATURE_IMPORTANCE_FILE,
+    FEATURES_FILE,
+    FORECASTS_AGGREGATED_FILE,
+    FORECASTS_FILE,
+    INTERVAL_COVERAGE_FILE,
+    INVENTORY_PLAN_FILE,
+    MODEL_NAME,
+    VALIDATION_REPORT_FILE,
+    sqlite_path,
+)
+from forecasting_assets.settings import get_settings
+
 if TYPE_CHECKING:  # pragma: no cover
     from mlflow.pyfunc import PyFuncModel
 
 logger = logging.getLogger(__name__)
 
-MODEL_NAME = "m5_demand_model"
-CHAMPION_ALIAS = "champion"
-EXPERIMENT_NAME = "m5-forecasting"
 
-FORECASTS_FILE = "forecasts.parquet"
-FORECASTS_AGGREGATED_FILE = "forecasts_aggregated.parquet"
-INVENTORY_PLAN_FILE = "inventory_plan.parquet"
-BACKTEST_METRICS_FILE = "backtest_metrics.parquet"
-INTERVAL_COVERAGE_FILE = "interval_coverage.parquet"
-FEATURE_IMPORTANCE_FILE = "feature_importance.parquet"
-DRIFT_REPORT_FILE = "drift_report.json"
-FEATURE_CATALOG_FILE = "feature_catalog.json"
-ALERTS_FILE = "alerts.jsonl"
-VALIDATION_REPORT_FILE = "validation_report.json"
-FEATURES_ASSET_FILE = "features.parquet"
+class RegistryUnavailable(RuntimeError):
+    """The MLflow registry exists but cannot be read (locked, corrupt, server down)."""
 
 
 # --------------------------------------------------------------------------- paths
-@dataclass(frozen=True)
-class _FallbackSettings:
-    """Used only if ``forecasting_assets.settings`` is not importable (same interface)."""
-
-    home: Path
-    assets_dir: Path
-    exports_dir: Path
-    mlflow_tracking_uri: str
-
-
-def _settings() -> Any:
-    try:
-        from forecasting_assets.settings import get_settings
-    except ImportError:  # pragma: no cover - only before the lead's settings exist
-        home = Path(os.environ.get("FORECASTING_HOME", "data")).resolve()
-        uri = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{home / 'mlflow.db'}"
-        return _FallbackSettings(home, home / "assets", home / "exports", uri)
-    return get_settings()
-
-
 def exports_dir() -> Path:
     """Folder with the user-facing exports (``<FORECASTING_HOME>/exports``)."""
-    return Path(_settings().exports_dir)
+    return Path(get_settings().exports_dir)
 
 
 def assets_dir() -> Path:
     """Folder with the Dagster asset storage (``<FORECASTING_HOME>/assets``)."""
-    return Path(_settings().assets_dir)
+    return Path(get_settings().assets_dir)
 
 
 def tracking_uri() -> str:
     """The one MLflow tracking URI shared by pipeline, API and dashboard."""
-    return str(_settings().mlflow_tracking_uri)
+    return str(get_settings().mlflow_tracking_uri)
 
 
 def features_path() -> Path:
     """Path of the features table written by the ``features`` asset."""
-    return assets_dir() / FEATURES_ASSET_FILE
+    return assets_dir() / FEATURES_FILE
 
 
 def file_version(path: Path | str) -> str | None:
@@ -193,23 +179,24 @@ def load_validation_report() -> dict | None:
 
 
 # --------------------------------------------------------------------------- MLflow
-def _registry_exists(uri: str) -> bool:
-    """False for a SQLite/file store that does not exist yet (so we never create one)."""
+def registry_exists() -> bool:
+    """False for a SQLite/file store that does not exist (yet): it is never created here."""
+    uri = tracking_uri()
+    db = sqlite_path(uri)
+    if db is not None:
+        return db.is_file()
     parsed = urlparse(uri)
-    if parsed.scheme == "sqlite":
-        db = uri[len("sqlite:///") :] if uri.startswith("sqlite:///") else parsed.path
-        return db not in ("", ":memory:") and Path(db).is_file()
     if parsed.scheme in ("", "file"):
         return Path(parsed.path or uri).exists()
     return True  # remote server: ask it
 
 
 def _client() -> Any | None:
-    uri = tracking_uri()
-    if not _registry_exists(uri):
+    if not registry_exists():
         return None
     from mlflow.tracking import MlflowClient
 
+    uri = tracking_uri()
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
@@ -221,42 +208,71 @@ def _parse_param(value: str) -> Any:
         return value
 
 
-@dataclass(frozen=True)
-class ChampionInfo:
-    """Registry facts about the champion version."""
+def _champion_version(client: Any) -> str | None:
+    """The one champion lookup (:func:`registry.get_champion`), telling "no alias" from
+    "registry unreadable" (:class:`RegistryUnavailable`)."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
 
-    name: str
-    version: str
-    run_id: str | None
-    registered_at: str | None
-    params: dict[str, Any] = field(default_factory=dict)
-    metrics: dict[str, float] = field(default_factory=dict)
-    tags: dict[str, str] = field(default_factory=dict)
-    source: str | None = None
+    from forecasting_assets.modeling import registry
 
-    def as_dict(self) -> dict[str, Any]:
-        """Plain dict (JSON-friendly)."""
-        return {
-            "name": self.name,
-            "version": self.version,
-            "run_id": self.run_id,
-            "registered_at": self.registered_at,
-            "params": dict(self.params),
-            "metrics": dict(self.metrics),
-            "tags": dict(self.tags),
-            "source": self.source,
-        }
+    try:
+        champ = registry.get_champion(client, MODEL_NAME)
+        if champ is not None:
+            return champ.version
+        client.get_registered_model(MODEL_NAME)  # no alias: is the registry readable?
+    except MlflowException as exc:
+        if exc.error_code == ErrorCode.Name(RESOURCE_DOES_NOT_EXIST):
+            return None
+        raise RegistryUnavailable(f"{type(exc).__name__}: {exc.message}") from exc
+    except Exception as exc:  # sqlite / network errors that MLflow does not wrap
+        raise RegistryUnavailable(f"{type(exc).__name__}: {exc}") from exc
+    return None
 
 
-def _champion(client: Any) -> ChampionInfo | None:
+def champion_version() -> str | None:
+    """Version of the champion (one registry call), ``None`` if no registry or no alias yet.
+
+    Raises :class:`RegistryUnavailable` when the registry exists but cannot be read.
+    """
+    client = _client()
+    return None if client is None else _champion_version(client)
+
+
+def champion_info() -> dict | None:
+    """Version, run_id, registration time, params (JSON-decoded) and metrics of the champion.
+
+    Keys: name, version, run_id, registered_at (ISO), params, metrics, tags, source.
+    ``None`` when there is no registry or no version with the alias yet.
+    """
+    client = _client()
+    if client is None:
+        return None
+    version = _champion_version(client)
+    return None if version is None else _version_info(client, version)
+
+
+def version_info(version: str) -> dict | None:
+    """The facts of :func:`champion_info` for any registered version, ``None`` if no registry."""
+    client = _client()
+    return None if client is None else _version_info(client, version)
+
+
+def model_versions() -> list[str]:
+    """Registered versions of the model, newest first (empty without a registry)."""
+    client = _client()
+    if client is None:
+        return []
+    found = client.search_model_versions(f"name='{MODEL_NAME}'")
+    return [str(v) for v in sorted((int(mv.version) for mv in found), reverse=True)]
+
+
+def _version_info(client: Any, version: str) -> dict:
     from datetime import UTC, datetime
 
     from mlflow.exceptions import MlflowException
 
-    try:
-        mv = client.get_model_version_by_alias(MODEL_NAME, CHAMPION_ALIAS)
-    except MlflowException:
-        return None
+    mv = client.get_model_version(MODEL_NAME, version)
     params: dict[str, Any] = {}
     metrics: dict[str, float] = {}
     tags: dict[str, str] = {}
@@ -274,42 +290,32 @@ def _champion(client: Any) -> ChampionInfo | None:
         if mv.creation_timestamp
         else None
     )
-    return ChampionInfo(
-        name=MODEL_NAME,
-        version=str(mv.version),
-        run_id=mv.run_id,
-        registered_at=registered,
-        params=params,
-        metrics=metrics,
-        tags=tags,
-        source=mv.source,
+    return {
+        "name": MODEL_NAME,
+        "version": str(mv.version),
+        "run_id": mv.run_id,
+        "registered_at": registered,
+        "params": params,
+        "metrics": metrics,
+        "tags": tags,
+        "source": mv.source,
+    }
+
+
+def download_model(version: str, dst: Path) -> Path:
+    """Copy the files of registered version ``version`` into ``dst`` (no model code runs)."""
+    from mlflow import artifacts
+
+    client = _client()
+    if client is None:
+        raise FileNotFoundError(f"no MLflow registry at {tracking_uri()}")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    dst.mkdir(parents=True, exist_ok=True)
+    source = client.get_model_version_download_uri(MODEL_NAME, version)
+    local = artifacts.download_artifacts(
+        artifact_uri=source, dst_path=str(dst), tracking_uri=tracking_uri()
     )
-
-
-def champion_version() -> str | None:
-    """Version number of the champion (cheap: one registry call), ``None`` if none."""
-    client = _client()
-    if client is None:
-        return None
-    from mlflow.exceptions import MlflowException
-
-    try:
-        return str(client.get_model_version_by_alias(MODEL_NAME, CHAMPION_ALIAS).version)
-    except MlflowException:
-        return None
-
-
-def champion_info() -> dict | None:
-    """Version, run_id, registration time, params (JSON-decoded) and metrics of the champion.
-
-    Keys: name, version, run_id, registered_at (ISO), params, metrics, tags, source.
-    ``None`` when there is no registry or no version with the alias yet.
-    """
-    client = _client()
-    if client is None:
-        return None
-    info = _champion(client)
-    return info.as_dict() if info else None
+    return Path(local)
 
 
 def load_champion_model() -> PyFuncModel | None:
@@ -319,11 +325,12 @@ def load_champion_model() -> PyFuncModel | None:
 
 
 def load_champion() -> tuple[dict, PyFuncModel] | None:
-    """``(champion_info, pyfunc model)`` of the *same* version (no race with a re-alias)."""
-    client = _client()
-    if client is None:
-        return None
-    info = _champion(client)
+    """``(champion_info, pyfunc model)`` of the *same* version (no race with a re-alias).
+
+    Loads native model code in this process: the API verifies a version in a child process
+    first (:mod:`forecasting_api.services.model_bundle`).
+    """
+    info = champion_info()
     if info is None:
         return None
     import mlflow.pyfunc
@@ -331,8 +338,10 @@ def load_champion() -> tuple[dict, PyFuncModel] | None:
     uri = tracking_uri()
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
-    model = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}/{info.version}", suppress_warnings=True)
-    return info.as_dict(), model
+    model = mlflow.pyfunc.load_model(
+        f"models:/{MODEL_NAME}/{info['version']}", suppress_warnings=True
+    )
+    return info, model
 
 
 def champion_feature_columns(info: dict, model: Any | None = None) -> list[str] | None:
@@ -342,8 +351,9 @@ def champion_feature_columns(info: dict, model: Any | None = None) -> list[str] 
         cols = _parse_param(cols)
     if isinstance(cols, list) and cols:
         return [str(c) for c in cols]
-    if model is not None:
-        schema = model.metadata.get_input_schema() if model.metadata else None
+    if model is not None:  # a pyfunc model or its ``mlflow.models.Model`` metadata
+        meta = getattr(model, "metadata", model)
+        schema = meta.get_input_schema() if meta is not None else None
         if schema is not None and schema.has_input_names():
             return list(schema.input_names())
     return None
@@ -431,3 +441,44 @@ def load_run_json_artifact(run_id: str, artifact_path: str) -> Any | None:
             return json.loads(Path(local).read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError):
             return None
+
+
+def load_inventory_validation() -> dict | None:
+    """Simulated vs target service levels of the inventory policy
+    (``inventory_validation.json``) or ``None``."""
+    from forecasting_assets.contracts import INVENTORY_VALIDATION_FILE
+
+    data = _read_json(exports_dir() / INVENTORY_VALIDATION_FILE)
+    return data if isinstance(data, dict) else None
+
+
+def list_model_versions() -> list[dict]:
+    """Registered versions of the model, newest first (``[]`` without a registry).
+
+    Keys: version (int), registered_at (UTC datetime or None), run_id, status, aliases (list).
+    """
+    from datetime import UTC, datetime
+
+    from mlflow.exceptions import MlflowException
+
+    client = _client()
+    if client is None:
+        return []
+    try:
+        aliases = client.get_registered_model(MODEL_NAME).aliases
+        versions = client.search_model_versions(f"name = '{MODEL_NAME}'")
+    except MlflowException:
+        return []
+    out = [
+        {
+            "version": int(mv.version),
+            "registered_at": datetime.fromtimestamp(mv.creation_timestamp / 1000, tz=UTC)
+            if mv.creation_timestamp
+            else None,
+            "run_id": mv.run_id,
+            "status": mv.status,
+            "aliases": sorted(a for a, v in aliases.items() if str(v) == str(mv.version)),
+        }
+        for mv in versions
+    ]
+    return sorted(out, key=lambda v: v["version"], reverse=True)

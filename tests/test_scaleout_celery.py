@@ -133,7 +133,7 @@ def test_partitions_run_on_two_celery_workers(
 ) -> None:
     import dagster as dg
 
-    from forecasting_assets.defs import scaleout
+    from forecasting_assets import scaleout
 
     defs = scaleout_module.defs  # type: ignore[attr-defined]
     assert type(defs.executor).__name__ == "ExecutorDefinition"
@@ -208,3 +208,40 @@ def test_partitions_run_on_two_celery_workers(
             .collect()
             .item()
         )
+
+    # The demand model's store members, one run per store partition on the same workers; then
+    # demand_model (retrain, in this process) reuses both and trains nothing itself.
+    config = home_config(dagster_home)
+    command = [str(VENV_BIN / "dagster"), "job", "execute", "-j", "store_models_by_store",
+               "-m", "forecasting_assets.definitions_scaleout", "-c", str(config), "--tags"]  # fmt: skip
+    procs = [
+        subprocess.Popen([*command, json.dumps({"dagster/partition": store})], env=env, cwd=REPO,
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for store in stores
+    ]  # fmt: skip
+    outputs = [proc.communicate(timeout=600)[0] for proc in procs]
+    for proc, output in zip(procs, outputs, strict=True):
+        assert proc.returncode == 0, output[-3000:]
+    from forecasting_assets.scaleout_models import load_store_models, store_model_path
+
+    with dg.DagsterInstance.get() as instance:
+        model_runs = [r for r in instance.get_runs() if r.job_name == "store_models_by_store"]
+        assert len(model_runs) == 2 and all(
+            r.status == dg.DagsterRunStatus.SUCCESS for r in model_runs
+        )
+        model_workers = {w.split("@")[0] for r in model_runs
+                         for w in _step_workers(instance, r.run_id).values()}  # fmt: skip
+        assert model_workers <= set(WORKERS) and model_workers, model_workers
+    assert all(store_model_path(s).exists() for s in stores)
+    assert sorted(t.group for t in load_store_models()) == stores
+
+
+def home_config(dagster_home: Path) -> Path:
+    """Run config of a small, fast store_models run (every store gets its own model)."""
+    path = dagster_home / "store_models.yaml"
+    path.write_text(json.dumps({"ops": {"store_models": {"config": {
+        "train_start_d": 1, "num_boost_round": 5, "num_threads": 1, "recent_folds": 2,
+        "seasonal_lags": [], "min_store_series": 1,
+        "extra_params_json": json.dumps({"min_data_in_leaf": 5, "num_leaves": 7}),
+    }}}}))  # fmt: skip
+    return path

@@ -6,11 +6,11 @@ import altair as alt
 import polars as pl
 import streamlit as st
 
-from dashboard import data, ui
+from dashboard import data_profile, exports, history, ui
 
 st.title("Data")
 
-summary = data.data_summary()
+summary = data_profile.data_summary()
 if summary is None:
     ui.empty_state("The sales table (assets/sales_long.parquet)", "the `sales_long` asset")
 else:
@@ -48,7 +48,7 @@ else:
     )
 
 st.subheader("Validation of the latest run")
-report = data.validation_report()
+report = exports.validation_report()
 if report is None:
     ui.empty_state("The validation report (exports/validation_report.json)", "the ingestion assets")
 else:
@@ -93,16 +93,16 @@ else:
 def intermittency() -> None:
     """Zero share and ADI/CV² per item of one store (reruns alone when the store changes)."""
     st.subheader("Intermittency")
-    stores = data.enum_values("store_id")
-    idx = data.series_index()
+    stores = data_profile.enum_values("store_id")
+    idx = exports.series_index()
     if not stores and idx is not None:
         stores = idx["store_id"].unique().sort().to_list()
     store = st.columns(4)[0].selectbox("Store", stores, key="data_store") if stores else None
-    stats = data.series_stats(store) if store else None
+    stats = data_profile.series_stats(store) if store else None
     if stats is not None and stats.height:
         zero = float((stats["zero_share"] * stats["days"]).sum() / max(stats["days"].sum(), 1))
         st.caption(
-            f"Per item in {store}, over the last {data.WINDOW_DAYS} days from its launch: "
+            f"Per item in {store}, over the last {history.WINDOW_DAYS} days from its launch: "
             f"{stats.height:,} items, {zero:.1%} of their days without a sale."
         )
         left, mid, right = st.columns(3, gap="medium")
@@ -147,7 +147,7 @@ def intermittency() -> None:
                     ],
                 )
             )
-            adi_cut, cv2_cut = data.demand_cutoffs()
+            adi_cut, cv2_cut = data_profile.DEMAND_CUTOFFS
             cut_x = (
                 alt.Chart(pl.DataFrame({"adi": [adi_cut]}).to_pandas())
                 .mark_rule(strokeDash=[4, 3])
@@ -178,13 +178,13 @@ def intermittency() -> None:
 def price_history() -> None:
     """Weekly price of one item in one store over the whole history."""
     st.subheader("Price history")
-    items = data.enum_values("item_id")
-    idx = data.series_index()
+    items = data_profile.enum_values("item_id")
+    idx = exports.series_index()
     if not items and idx is not None:
         items = idx["item_id"].unique().sort().to_list()
     if items:
         item = st.columns(4)[0].selectbox("Item", items, key="data_item")
-        prices = data.price_history(item)
+        prices = data_profile.price_history(item)
         if prices is None or not prices.height:
             st.info(f"No prices recorded for {item}.")
         else:
@@ -209,7 +209,7 @@ if summary is not None:
     intermittency()
     price_history()
 
-catalog = data.feature_catalog()
+catalog = exports.feature_catalog()
 if catalog:
     with st.expander("Feature catalog", icon=":material/menu_book:"):
         feats = catalog.get("features") if isinstance(catalog, dict) else None

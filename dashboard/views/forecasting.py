@@ -7,25 +7,25 @@ import datetime as dt
 import polars as pl
 import streamlit as st
 
-from dashboard import data, ui
+from dashboard import events, exports, history, ui
 
 st.title("Forecasting")
 
-fc = data.forecasts()
-idx = data.series_index()
-hz = data.horizon()
+fc = exports.forecasts()
+idx = exports.series_index()
+hz = exports.horizon()
 if fc is None or idx is None or hz is None:
     ui.empty_state("The forecast export (exports/forecasts.parquet)", "the `batch_forecasts` asset")
     st.stop()
 
-LEVEL_OPTIONS = ["Total", "State", "Store", "Category", "Department", "Item × store"]
+LEVEL_OPTIONS = [*exports.LEVELS, exports.SERIES_LEVEL]
 top = st.columns([1.2, 1.2, 1.2, 2.4])
 level = top[0].selectbox("Level", LEVEL_OPTIONS, index=2, key="fc_level")
 level_id: str | None = None
 store_id: str | None = None
 item: str | None = None
 state: str | None = None
-if level == "Item × store":
+if level == exports.SERIES_LEVEL:
     store_id = top[1].selectbox("Store", idx["store_id"].unique().sort().to_list(), key="fc_store")
     depts = ["All departments", *idx["dept_id"].unique().sort().to_list()]
     dept = top[2].selectbox("Department", depts, key="fc_dept")
@@ -36,7 +36,7 @@ if level == "Item × store":
     level_id = f"{item}_{store_id}"
     state = str(store_id).split("_")[0]
 elif level != "Total":
-    col, _ = data.LEVELS[level]
+    col = exports.level_column(level)
     assert col is not None
     level_id = top[1].selectbox(level, idx[col].unique().sort().to_list(), key="fc_value")
     if level == "State":
@@ -57,15 +57,15 @@ show_snap = opts[2].toggle(
     help="SNAP days are state-specific: shown for a state, store or item",
 )
 
-if level == "Item × store":
-    series_fc = data.series_forecast(str(level_id))
+if level == exports.SERIES_LEVEL:
+    series_fc = exports.series_forecast(str(level_id))
     level_fc = series_fc.select("date", "predicted_sales", "lower", "upper")
 else:
     series_fc = None
-    level_fc = data.level_forecast(level, level_id)
-hist = data.level_history(level, level_id, days, store_id=store_id, item_id=item)
+    level_fc = exports.level_forecast(level, level_id)
+hist = history.level_history(level, level_id, days, store_id=store_id, item_id=item)
 first = hz[0] - dt.timedelta(days=days)
-marks = data.calendar_marks(first, hz[1], state)
+marks = events.calendar_marks(first, hz[1], state)
 
 label = "all series" if level == "Total" else f"{level.lower()} {level_id}"
 k = st.columns(4)

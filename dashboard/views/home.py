@@ -8,17 +8,18 @@ import altair as alt
 import polars as pl
 import streamlit as st
 
-from dashboard import data, ui
+from dashboard import drift, events, exports, history, tracking, ui
+from forecasting_assets.modeling.backtest import headline_table
 
 st.title("M5 demand forecasting")
 st.caption("28-day unit-sales forecasts for every item × store, with inventory recommendations.")
 
-fc = data.forecasts()
-idx = data.series_index()
-hz = data.horizon()
-info = data.mlflow_info()
+fc = exports.forecasts()
+idx = exports.series_index()
+hz = exports.horizon()
+info = tracking.mlflow_info()
 champ = info.get("champion")
-metrics = data.backtest_metrics()
+metrics = exports.backtest_metrics()
 
 if fc is None or idx is None or hz is None:
     ui.empty_state("The forecast export (exports/forecasts.parquet)", "the `batch_forecasts` asset")
@@ -46,7 +47,7 @@ if champ:
     c[0].metric(
         "Champion model",
         f"v{champ['version']}",
-        ui.age(champ.get("creation_time")),
+        ui.age(champ.get("registered_at")),
         delta_color="off",
         delta_arrow="off",
         border=True,
@@ -71,27 +72,26 @@ else:
         border=True,
     )
 
-model_w = naive_w = None
-if metrics is not None:
-    last = metrics.filter(pl.col("level") == "all", pl.col("fold") == metrics["fold"].max())
-    w = dict(zip(last["model"].to_list(), last["wrmsse"].to_list(), strict=True))
-    model_w, naive_w = w.get(ui.MODEL), w.get("seasonal_naive")
-if model_w is not None:
-    delta = f"{(model_w / naive_w - 1) * 100:+.1f}% vs seasonal naive" if naive_w else None
+heads = headline_table(metrics) if metrics is not None else None
+mine = heads.filter(pl.col("model") == ui.MODEL) if heads is not None else None
+if mine is not None and mine.height:
+    row = mine.row(0, named=True)
     c[1].metric(
-        "Backtest WRMSSE",
-        f"{model_w:.3f}",
-        delta,
-        delta_color="inverse",
+        "Backtest WRMSSE ÷ seasonal naive",
+        f"{row['mean_ratio']:.3f}",
+        f"{row['min_ratio']:.3f}–{row['max_ratio']:.3f} over {row['folds']} folds",
+        delta_color="off",
+        delta_arrow="off",
         border=True,
-        help="last backtest fold, 12 M5 levels; lower is better",
+        help="mean over the backtest folds of the model's WRMSSE (12 M5 levels) over seasonal "
+        "naive's on the same fold, with its min and max; lower is better",
     )
 else:
     c[1].metric(
         "Backtest WRMSSE", "–", "no backtest yet", delta_color="off", delta_arrow="off", border=True
     )
 
-totals = data.forecast_totals()
+totals = history.forecast_totals()
 if totals:
     c[2].metric(
         "Forecast units, next 28 d",
@@ -115,15 +115,15 @@ else:
 left, right = st.columns([3, 2], gap="large")
 with left:
     st.subheader("Total units: last 90 days and the forecast")
-    daily = data.daily_totals()
+    daily = history.daily_totals()
     hist = daily.select("date", "sales") if daily is not None else None
-    tot = data.level_forecast("Total", None) if fc is not None else None
+    tot = exports.level_forecast("Total", None) if fc is not None else None
     if hist is None and tot is None:
         ui.empty_state("Sales history (assets/sales_long.parquet)", "the `sales_long` asset")
     else:
         first = hz[0] - dt.timedelta(days=90) if hz else dt.date.min
         last_day = hz[1] if hz else dt.date.max
-        marks = data.calendar_marks(first, last_day, None) if hz else None
+        marks = events.calendar_marks(first, last_day, None) if hz else None
         ui.chart(ui.forecast_chart(hist, tot, marks, show_snap=False, height=300))
 
 with right:
@@ -133,27 +133,35 @@ with right:
             "Backtest metrics (exports/backtest_metrics.parquet)", "the `demand_model` asset"
         )
     else:
-        last = metrics.filter(pl.col("level") == "all", pl.col("fold") == metrics["fold"].max())
-        last = last.sort("wrmsse")
-        models = last["model"].to_list()
-        bars = (
-            alt.Chart(last.to_pandas())
-            .mark_bar()
-            .encode(
-                x=alt.X("wrmsse:Q", title="WRMSSE (last fold, lower is better)"),
-                y=alt.Y("model:N", sort=models, title=None),
-                color=alt.Color("model:N", scale=ui.model_scale(models), legend=None),
-                tooltip=["model", alt.Tooltip("wrmsse:Q", format=".3f")],
-            )
+        table = headline_table(metrics)
+        models = table["model"].to_list()
+        base = alt.Chart(table.to_pandas()).encode(
+            y=alt.Y("model:N", sort=models, title=None),
+            tooltip=[
+                "model",
+                alt.Tooltip("mean_ratio:Q", format=".3f", title="mean ratio"),
+                alt.Tooltip("min_ratio:Q", format=".3f", title="best fold"),
+                alt.Tooltip("max_ratio:Q", format=".3f", title="worst fold"),
+                "folds",
+            ],
         )
-        text = bars.mark_text(align="left", dx=3).encode(text=alt.Text("wrmsse:Q", format=".3f"))
-        ui.chart((bars + text).properties(height=230))
+        bars = base.mark_bar().encode(
+            x=alt.X(
+                "mean_ratio:Q", title="WRMSSE ÷ seasonal naive, mean over folds (lower is better)"
+            ),
+            color=alt.Color("model:N", scale=ui.model_scale(models), legend=None),
+        )
+        spread = base.mark_rule(color="black").encode(x="min_ratio:Q", x2="max_ratio:Q")
+        text = bars.mark_text(align="left", dx=3).encode(
+            text=alt.Text("mean_ratio:Q", format=".3f")
+        )
+        ui.chart((bars + spread + text).properties(height=230))
 
 left, right = st.columns(2, gap="large")
 with left:
     st.subheader("Drift")
-    report = data.drift_report()
-    status = data.drift_status(report)
+    report = exports.drift_report()
+    status = drift.drift_status(report)
     if report is None:
         ui.empty_state("The drift report (exports/drift_report.json)", "the `drift_report` asset")
     elif status == "drift":
@@ -183,7 +191,7 @@ with left:
             st.caption(f"Report generated at {report['generated_at']}")
 with right:
     st.subheader("Recent pipeline alerts")
-    alerts = data.alerts()
+    alerts = exports.alerts()
     if not alerts:
         st.success("No pipeline alerts recorded.", icon=":material/notifications_off:")
     else:

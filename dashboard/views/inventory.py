@@ -6,11 +6,11 @@ import altair as alt
 import polars as pl
 import streamlit as st
 
-from dashboard import data, ui
+from dashboard import exports, ui, whatif
 
 st.title("Inventory")
 
-plan = data.inventory_plan()
+plan = exports.inventory_plan()
 if plan is None:
     ui.empty_state(
         "The inventory plan (exports/inventory_plan.parquet)", "the `inventory_plan` asset"
@@ -99,7 +99,7 @@ with right:
         ui.chart(bar.properties(height=300, title="Demand classes (Syntetos–Boylan)"))
 with st.expander("Summary table", icon=":material/table:"):
     st.dataframe(agg, hide_index=True, width="stretch")
-check = data.inventory_validation()
+check = exports.inventory_validation()
 if check and isinstance(check.get("levels"), list) and check["levels"]:
     with st.expander(
         "Policy check: simulated vs target service level",
@@ -177,8 +177,8 @@ def recommendations(plan: pl.DataFrame) -> None:
         key="inv_sl",
     )
     lt = w[1].slider("Lead time (days)", 1, 28, min(max(base_lt, 1), 28), key="inv_lt")
-    what = data.whatif_plan(str(store), dept, sl, lt)
-    base = data.whatif_plan(str(store), dept, base_sl, base_lt)
+    what = whatif.whatif_plan(str(store), dept, sl, lt)
+    base = whatif.whatif_plan(str(store), dept, base_sl, base_lt)
     if what is None or base is None:
         st.info("No demand distribution for this selection.")
         return
@@ -204,7 +204,7 @@ def recommendations(plan: pl.DataFrame) -> None:
     fill = float((what["expected_fill_rate"].to_numpy() * demand).sum() / max(demand.sum(), 1e-9))
     m[3].metric("Expected fill rate", f"{fill:.1%}", border=True)
 
-    curve = data.cost_curve(str(store), dept, lt, sl)
+    curve = whatif.cost_curve(str(store), dept, lt, sl)
     assert curve is not None
     long = curve.unpivot(
         index="service_level",
@@ -284,7 +284,8 @@ def recommendations(plan: pl.DataFrame) -> None:
         )
     st.caption(
         "Demand over lead time + review period is negative binomial with the forecast's mean and "
-        "dispersion (forecasting_assets.inventory.plan_inventory); costs per year."
+        "the dispersion fitted on the store's history for that period, as in the plan "
+        "(forecasting_assets.inventory: demand_distribution, plan_inventory); costs per year."
     )
 
 

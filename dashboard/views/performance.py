@@ -6,7 +6,8 @@ import altair as alt
 import polars as pl
 import streamlit as st
 
-from dashboard import data, ui
+from dashboard import drift, exports, tracking, ui
+from forecasting_assets import contracts
 
 st.title("Model performance")
 
@@ -26,7 +27,7 @@ LEVEL_ORDER = [
     "all",
 ]
 
-metrics = data.backtest_metrics()
+metrics = exports.backtest_metrics()
 
 
 @st.fragment
@@ -143,7 +144,7 @@ def importance(imp: pl.DataFrame) -> None:
 left, right = st.columns(2, gap="large")
 with left:
     st.subheader("Interval coverage")
-    cov = data.interval_coverage()
+    cov = exports.interval_coverage()
     if cov is None:
         ui.empty_state(
             "Interval coverage (exports/interval_coverage.parquet)", "the `demand_model` asset"
@@ -208,7 +209,7 @@ with left:
             )
 with right:
     st.subheader("Feature importance")
-    imp = data.feature_importance()
+    imp = exports.feature_importance()
     if imp is None:
         ui.empty_state(
             "Feature importance (exports/feature_importance.parquet)", "the `demand_model` asset"
@@ -217,11 +218,11 @@ with right:
         importance(imp)
 
 st.subheader("Drift")
-report = data.drift_report()
+report = exports.drift_report()
 if report is None:
     ui.empty_state("The drift report (exports/drift_report.json)", "the `drift_report` asset")
 else:
-    status = data.drift_status(report)
+    status = drift.drift_status(report)
     msg = f"Status: `{report.get('status', 'unknown')}`"
     if report.get("generated_at"):
         msg += f" — generated at {report['generated_at']}"
@@ -248,9 +249,9 @@ else:
                 delta_arrow="off",
                 border=True,
             )
-    psi = data.drift_features(report)
+    psi = drift.drift_features(report)
     if psi is not None:
-        warn, alert = data.drift_thresholds(report)
+        warn, alert = drift.drift_thresholds(report)
         psi = (
             psi.filter(pl.col("psi").is_not_null())
             .sort("psi", descending=True)
@@ -299,10 +300,10 @@ else:
         st.json(extra, expanded=False)
 
 st.subheader("Training runs and champion changes")
-info = data.mlflow_info()
+info = tracking.mlflow_info()
 runs, versions = info.get("runs") or [], info.get("versions") or []
 if not runs and not versions:
-    ui.empty_state(f"The MLflow store ({data.tracking_uri()})", "the `demand_model` asset")
+    ui.empty_state(f"The MLflow store ({tracking.tracking_uri()})", "the `demand_model` asset")
 else:
     if runs:
         champ_v = (info.get("champion") or {}).get("version")
@@ -367,14 +368,15 @@ else:
         )
     if versions:
         st.caption(
-            "Registered versions of `m5_demand_model` (the `champion` alias marks the serving one):"
+            f"Registered versions of `{contracts.MODEL_NAME}` (the `{contracts.CHAMPION_ALIAS}` "
+            "alias marks the serving one):"
         )
         st.dataframe(
             pl.DataFrame(
                 [
                     {
                         "version": v["version"],
-                        "registered": v.get("creation_time"),
+                        "registered": v.get("registered_at"),
                         "aliases": ", ".join(v.get("aliases") or []),
                         "wrmsse": (v.get("metrics") or {}).get("wrmsse"),
                         "run_id": v.get("run_id"),

@@ -2,6 +2,8 @@
 
 import dagster as dg
 
+from forecasting_assets.defs.mlflow_resource import end_mlflow_on_run_finished
+
 TRAINING_ASSETS = ("baselines", "demand_model")
 FORECAST_ASSETS = ("batch_forecasts", "drift_report", "inventory_plan")
 
@@ -11,6 +13,9 @@ EXPORT_WRITER = {"exports": "write"}
 RETRY = dg.RetryPolicy(max_retries=2, delay=10, backoff=dg.Backoff.EXPONENTIAL)
 """Transient failures (I/O, MLflow store locked) are retried; validation failures are not."""
 
+HOOKS = {end_mlflow_on_run_finished}
+"""dagster-mlflow's hook: ends the job's shared MLflow run (the resource's teardown too)."""
+
 m5_pipeline_job = dg.define_asset_job(
     "m5_pipeline",
     selection=dg.AssetSelection.all(),
@@ -18,6 +23,7 @@ m5_pipeline_job = dg.define_asset_job(
     "backtest the model (promoting it only if it beats the champion), forecast, report drift "
     "and plan inventory. The nightly schedule runs it.",
     op_retry_policy=RETRY,
+    hooks=HOOKS,
     tags=EXPORT_WRITER,
 )
 
@@ -27,6 +33,7 @@ forecast_job = dg.define_asset_job(
     description="Ingest the raw files, rebuild features and re-forecast with the current "
     "champion (no retraining), then refresh drift and inventory.",
     op_retry_policy=RETRY,
+    hooks=HOOKS,
     tags=EXPORT_WRITER,
 )
 
@@ -35,5 +42,6 @@ retrain_job = dg.define_asset_job(
     selection=dg.AssetSelection.assets(*TRAINING_ASSETS, *FORECAST_ASSETS),
     description="Retrain and backtest on the current features, promote if better, re-forecast.",
     op_retry_policy=RETRY,
+    hooks=HOOKS,
     tags=EXPORT_WRITER,
 )

@@ -1,12 +1,20 @@
-"""Resources: where the raw M5 files come from (and sample data when there are none)."""
+"""Resources: where the raw M5 files come from and where the pipeline writes.
+
+The code location configures them from the environment with ``dg.EnvVar`` (``M5_RAW_DIR``,
+``FORECASTING_HOME``; see :data:`defs`), so the UI shows where each value comes from. A field
+left unset falls back to the documented default, read when the resource is used.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import dagster as dg
 
+from forecasting_assets.defs.io_manager import AtomicParquetIOManager
+from forecasting_assets.defs.mlflow_resource import MLflowResource
 from forecasting_assets.m5.generator import DEMO_SIZE, generate_m5
 from forecasting_assets.m5.readers import find_m5_files, require_m5_file
 from forecasting_assets.settings import get_settings
@@ -52,3 +60,35 @@ class M5Source(dg.ConfigurableResource):
                 seed=self.sample_seed,
             )
         return require_m5_file(folder, table)
+
+
+class PipelineHome(dg.ConfigurableResource):
+    """``FORECASTING_HOME``: the root of everything the pipeline writes."""
+
+    home: str | None = None
+    """Defaults to ``$FORECASTING_HOME`` (``data``)."""
+
+    @property
+    def root(self) -> Path:
+        return Path(self.home).expanduser().resolve() if self.home else get_settings().home
+
+    @property
+    def exports_dir(self) -> Path:
+        """User-facing exports (forecasts, drift report, inventory plan, ...)."""
+        return self.root / "exports"
+
+
+def from_env(name: str) -> dg.EnvVar | None:
+    """``dg.EnvVar(name)`` when the variable is set, else None (the field's default applies:
+    ``dg.EnvVar`` has no default and would make an unset variable a config error)."""
+    return dg.EnvVar(name) if os.environ.get(name) else None
+
+
+defs = dg.Definitions(
+    resources={
+        "io_manager": AtomicParquetIOManager(),
+        "m5_source": M5Source(raw_dir=from_env("M5_RAW_DIR")),
+        "home": PipelineHome(home=from_env("FORECASTING_HOME")),
+        "mlflow": MLflowResource(),
+    }
+)

@@ -1,12 +1,14 @@
-"""Sensors: new raw data, drift alerts, and failed runs."""
+"""Sensors: new raw data, drift alerts, failed runs, and runs whose process died."""
 
 import json
 import logging
 import os
 import urllib.request
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import dagster as dg
+from dagster._core.events import JobFailureData, RunFailureReason
 
 from forecasting_assets.defs.jobs import forecast_job, retrain_job
 from forecasting_assets.m5.readers import FILE_CANDIDATES, file_hash, find_m5_files
@@ -137,3 +139,88 @@ def run_failure_alert_sensor(context: dg.RunFailureSensorContext) -> None:
             "message": (context.failure_event.message or "")[:2000],
         }
     )
+
+
+DEAD_RUN_GRACE_SECONDS = 30.0
+"""A run is judged only this long after it started (its worker's pid is recorded by then)."""
+
+
+def process_alive(pid: int, started_by: float) -> bool:
+    """True if process ``pid`` exists on this host and started no later than ``started_by``
+    (epoch seconds): a newer process with the same pid is another program."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # exists, owned by someone else
+    stat = Path(f"/proc/{pid}/stat")
+    if not stat.exists():  # no procfs (macOS): existence is all we know
+        return True
+    ticks = int(stat.read_text().rsplit(")", 1)[1].split()[19])  # field 22: starttime
+    boot = next(
+        float(line.split()[1])
+        for line in Path("/proc/stat").read_text().splitlines()
+        if line.startswith("btime")
+    )
+    return boot + ticks / os.sysconf("SC_CLK_TCK") <= started_by + 1.0
+
+
+def worker_pid(instance: dg.DagsterInstance, run_id: str) -> int | None:
+    """The pid of the process that started executing the run (its RUN_START event)."""
+    records = instance.get_records_for_run(
+        run_id, of_type=dg.DagsterEventType.RUN_START, limit=1
+    ).records
+    event = records[0].event_log_entry.dagster_event if records else None
+    return event.pid if event is not None else None
+
+
+def fail_dead_runs(instance: dg.DagsterInstance, now: float) -> list[str]:
+    """Mark FAILED every STARTED run whose worker process is gone; returns their ids.
+
+    Runs whose launcher can check worker health (e.g. Kubernetes) are left to Dagster's run
+    monitoring. Otherwise the worker is the process that logged RUN_START: the default
+    launcher's run worker, or the ``dagster asset materialize`` / ``dagster job execute``
+    process. It must run on this host (container): the sensor runs in the code server, which
+    is where the default launcher starts run workers.
+    """
+    if instance.run_launcher.supports_check_run_worker_health:
+        return []
+    failed = []
+    for record in instance.get_run_records(
+        dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])
+    ):
+        run = record.dagster_run
+        started = record.start_time
+        if started is None or now - started < DEAD_RUN_GRACE_SECONDS:
+            continue
+        pid = worker_pid(instance, run.run_id)
+        if pid is None or process_alive(pid, started):
+            continue
+        message = (
+            f"Run worker process {pid} is gone (killed, out of memory or a restart of the "
+            "machine's services): marking the run failed so the queue moves on."
+        )
+        instance.report_run_failed(
+            run,
+            message,
+            JobFailureData(error=None, failure_reason=RunFailureReason.UNEXPECTED_TERMINATION),
+        )
+        log.error("run %s (%s): %s", run.run_id, run.job_name, message)
+        failed.append(run.run_id)
+    return failed
+
+
+@dg.sensor(
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Marks FAILED every STARTED run whose process died (SIGKILL, out of memory, a "
+    "machine or daemon restart), so that the one-at-a-time run queue moves on; the "
+    "run-failure sensor then records the alert. Complements Dagster's run monitoring "
+    "(dagster.yaml), which cannot see the health of default-launcher or CLI run workers.",
+)
+def dead_run_sensor(context: dg.SensorEvaluationContext) -> dg.SkipReason:
+    failed = fail_dead_runs(context.instance, datetime.now(UTC).timestamp())
+    if failed:
+        return dg.SkipReason(f"marked {len(failed)} dead run(s) failed: {', '.join(failed)}")
+    return dg.SkipReason("every started run has a live worker process")

@@ -17,18 +17,15 @@ from forecasting_assets.features.build import (
     categorical_columns,
     feature_columns,
     feature_context,
-    last_history_day,
     output_columns,
     training_filter,
 )
 from forecasting_assets.features.catalog import build_catalog, feature_specs
-from forecasting_assets.features.config import FEATURES_VERSION, HORIZON, FeatureConfig
+from forecasting_assets.features.config import FEATURES_VERSION, FeatureConfig
 from forecasting_assets.features.pipeline import features_lazy, iter_feature_batches, write_features
-from forecasting_assets.features.recursive import fill_short_lags, short_lags_for_day
 
 __all__ = [
     "FEATURES_VERSION",
-    "HORIZON",
     "FeatureConfig",
     "FeatureContext",
     "add_target_encodings",
@@ -40,11 +37,8 @@ __all__ = [
     "feature_context",
     "feature_specs",
     "features_lazy",
-    "fill_short_lags",
     "iter_feature_batches",
-    "last_history_day",
     "output_columns",
-    "short_lags_for_day",
     "training_filter",
     "write_features",
 ]

@@ -10,9 +10,7 @@ Group statistics are looked up with dense gathers on the Enum codes instead of j
 Leakage rules (the direct model forecasts days ``origin+1 .. origin+horizon``):
 
 * sales lags are all ``>= horizon``; rolling windows end at lag ``rolling_shift >= horizon``;
-* target encodings use only days ``d <= cutoff_d`` (see :func:`add_target_encodings`);
-* short lags (``< horizon``) serve a recursive model only and are left out of
-  ``feature_columns(mode="direct")``.
+* target encodings use only days ``d <= cutoff_d`` (see :func:`add_target_encodings`).
 
 Every group statistic is keyed within a store (item×store, store×dept, store×dept×week), so
 building the table store by store and concatenating gives exactly the whole-table result.
@@ -28,6 +26,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from forecasting_assets.features.config import FeatureConfig
+from forecasting_assets.m5.transform import last_history_day
 
 logger = logging.getLogger(__name__)
 
@@ -332,15 +331,6 @@ class FeatureContext:
     encoding_cutoff_d: int
 
 
-def last_history_day(sales_long: pl.LazyFrame | pl.DataFrame) -> int:
-    """Last day with a known target (the forecast origin of the horizon)."""
-    value = sales_long.lazy().filter(pl.col(TARGET).is_not_null()).select(pl.col("d").max())
-    out = value.collect().item()
-    if out is None:
-        raise ValueError("sales_long has no day with known sales")
-    return int(out)
-
-
 def feature_context(
     sales_long: pl.LazyFrame | pl.DataFrame,
     cfg: FeatureConfig | None = None,
@@ -420,7 +410,7 @@ def add_target_encodings(
 def output_columns(cfg: FeatureConfig | None = None) -> list[str]:
     """All columns of the feature table, in order (keys, target, launch flag, features)."""
     cfg = cfg or FeatureConfig()
-    return [*KEY_COLS, TARGET, "is_launched", *feature_columns(cfg, "recursive", include_ids=False)]
+    return [*KEY_COLS, TARGET, "is_launched", *feature_columns(cfg, include_ids=False)]
 
 
 def _id_from_item_store(schema: pl.Schema) -> pl.Expr | None:
@@ -514,7 +504,7 @@ def build_features(
     )
     lags = [
         pl.when(_within(k)).then(pl.col("_y").shift(k)).alias(lag_name(k))
-        for k in (*cfg.short_lags, *cfg.direct_lags)
+        for k in cfg.direct_lags
     ]
     # Two steps: window sums / shifted running sums first, then the statistics.
     sums = [*_window_sums("_p", 1, 28, "p4w", squares=False)]
@@ -592,17 +582,16 @@ def categorical_columns() -> list[str]:
 def feature_columns(
     cfg: FeatureConfig | None = None, mode: str = "direct", *, include_ids: bool = True
 ) -> list[str]:
-    """Model input columns.
+    """Model input columns of the table.
 
-    ``mode="direct"``: lags >= horizon, rolling windows ending at the horizon, calendar, events,
-    SNAP, prices, target encodings. ``mode="recursive"`` adds the short lags. ``include_ids``
-    adds the categorical hierarchy ids (item, dept, cat, store, state).
+    Lags >= horizon, rolling windows ending at the horizon, calendar, events, SNAP, prices,
+    target encodings; ``include_ids`` adds the categorical hierarchy ids (item, dept, cat,
+    store, state). ``mode`` is ``"direct"``, the only mode of the table.
     """
     cfg = cfg or FeatureConfig()
-    if mode not in ("direct", "recursive"):
-        raise ValueError(f"mode must be 'direct' or 'recursive', not {mode!r}")
-    lags = list(cfg.direct_lags) if mode == "direct" else [*cfg.short_lags, *cfg.direct_lags]
-    cols = [lag_name(k) for k in lags]
+    if mode != "direct":
+        raise ValueError(f"mode must be 'direct', not {mode!r}")
+    cols = [lag_name(k) for k in cfg.direct_lags]
     cols += [c for w in cfg.windows for c in roll_names(w, cfg.rolling_shift)]
     cols += [*CALENDAR_FEATURES, *EVENT_FEATURES, "snap", *PRICE_FEATURES, *encoding_names(cfg)]
     if include_ids:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -18,8 +17,7 @@ from forecasting_assets.features.build import (
     roll_names,
 )
 from forecasting_assets.features.config import FEATURES_VERSION, FeatureConfig
-
-CATALOG_FILE = "feature_catalog.json"
+from forecasting_assets.settings import json_safe
 
 
 @dataclass(frozen=True)
@@ -51,13 +49,6 @@ def feature_specs(cfg: FeatureConfig | None = None) -> list[FeatureSpec]:
     cfg = cfg or FeatureConfig()
     h = cfg.horizon
     specs: list[FeatureSpec] = []
-    for k in cfg.short_lags:
-        specs.append(FeatureSpec(
-            lag_name(k), "lag_recursive",
-            f"sales {k} days before (null before launch, before the series starts, and where it "
-            f"would read a horizon day); recursive mode only, recomputed day by day",
-            ("sales", "is_launched"),
-        ))  # fmt: skip
     for k in cfg.direct_lags:
         specs.append(FeatureSpec(
             lag_name(k), "lag",
@@ -130,12 +121,6 @@ def feature_specs(cfg: FeatureConfig | None = None) -> list[FeatureSpec]:
     return specs
 
 
-def _clean(v: Any) -> Any:
-    if isinstance(v, float) and (math.isnan(v) or math.isinf(v)):
-        return None
-    return v
-
-
 def build_catalog(
     cfg: FeatureConfig,
     stats: dict[str, dict[str, float | None]],
@@ -152,7 +137,7 @@ def build_catalog(
         entry["inputs"] = list(spec.inputs)
         if dtypes:
             entry["dtype"] = dtypes.get(spec.name)
-        entry["stats"] = {k: _clean(v) for k, v in stats.get(spec.name, {}).items()}
+        entry["stats"] = json_safe(stats.get(spec.name, {}))
         features.append(entry)
     return {
         "features_version": FEATURES_VERSION,
@@ -163,14 +148,12 @@ def build_catalog(
         "config": {
             "horizon": cfg.horizon,
             "direct_lags": list(cfg.direct_lags),
-            "short_lags": list(cfg.short_lags),
             "windows": list(cfg.windows),
             "rolling_shift": cfg.rolling_shift,
             "encoding_keys": {k: list(v) for k, v in cfg.encoding_keys.items()},
         },
         "training_filter": "is_launched and sales is not null (drops leading zeros and horizon)",
         "feature_columns_direct": feature_columns(cfg, "direct"),
-        "feature_columns_recursive": feature_columns(cfg, "recursive"),
         "categorical_columns": categorical_columns(),
         "features": features,
     }

@@ -4,20 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-FEATURES_VERSION = "1.0.0"
-"""Version of the feature table as a whole; bump it when any feature definition changes."""
+from forecasting_assets.contracts import HORIZON
 
-HORIZON = 28
-"""Days forecast after the last sales day (the direct model's minimum lag)."""
+FEATURES_VERSION = "1.1.0"
+"""Version of the feature table as a whole; bump it when any feature definition changes."""
 
 
 @dataclass(frozen=True)
 class FeatureConfig:
     """Lags, rolling windows and encodings of the feature table.
 
-    * ``direct_lags`` – sales lags usable by a direct 28-day model (all >= ``horizon``).
-    * ``short_lags`` – lags for a recursive model (< ``horizon``); null where they would read a
-      horizon day. :func:`forecasting_assets.features.recursive.short_lags_for_day` recomputes them.
+    * ``direct_lags`` – sales lags usable by a direct 28-day model (all >= ``horizon``); the
+      recursive model computes its recent-sales features itself
+      (:mod:`forecasting_assets.modeling.recent`).
     * ``windows`` – rolling mean/std window lengths (days); each window ends at lag
       ``rolling_shift`` (``horizon`` by default), i.e. uses only sales known at the forecast origin.
     * ``encoding_cutoff_offset`` – the stored table's target encodings use days
@@ -25,8 +24,7 @@ class FeatureConfig:
     """
 
     horizon: int = HORIZON
-    direct_lags: tuple[int, ...] = tuple(range(28, 43))
-    short_lags: tuple[int, ...] = (1, 7, 14)
+    direct_lags: tuple[int, ...] = (28, 29, 30, 35, 42)
     windows: tuple[int, ...] = (7, 14, 28, 90, 180)
     rolling_shift: int = HORIZON
     encoding_cutoff_offset: int = HORIZON
@@ -41,8 +39,6 @@ class FeatureConfig:
     def __post_init__(self) -> None:
         if any(lag < self.horizon for lag in self.direct_lags):
             raise ValueError(f"direct_lags must all be >= horizon={self.horizon}")
-        if any(not 0 < lag < self.horizon for lag in self.short_lags):
-            raise ValueError(f"short_lags must be in 1..{self.horizon - 1}")
         if self.rolling_shift < self.horizon:
             raise ValueError("rolling_shift below the horizon would read unknown sales")
         if any(w < 2 for w in self.windows):

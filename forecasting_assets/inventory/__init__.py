@@ -7,6 +7,10 @@
   :func:`cost_vs_service_curve` (used by the dashboard's what-if).
 * :mod:`.simulation` – day-by-day simulation of a periodic-review order-up-to policy and the
   walk-forward backtest that measures the achieved cycle service level and fill rate.
+* :mod:`.plan` – the plan of every series from its history and forecast (``inventory_plan``
+  export), its parameters and its check.
+* :mod:`.validation` – the policy simulated on history against its targets
+  (``inventory_validation.json``) and its check.
 """
 
 from forecasting_assets.inventory.demand import (

@@ -7,6 +7,7 @@ observations (before a series' launch, i.e. its leading zeros, or outside the da
 from __future__ import annotations
 
 import numpy as np
+import polars as pl
 
 ADI_CUTOFF = 1.32
 """Average inter-demand interval cut-off (Syntetos & Boylan, 2005)."""
@@ -110,3 +111,46 @@ def fit_protection_dispersion(
         mean_actual = np.where(ok, actual, 0.0).sum(axis=1) / n_ok
         disp = np.where((n_ok > 0) & (mean_actual > 0), mse / mean_actual, 1.0)
     return np.maximum(np.nan_to_num(disp, nan=1.0, posinf=1.0), 1.0), n_ok
+
+
+def demand_distribution(
+    series: pl.DataFrame,
+    history: np.ndarray,
+    forecasts: pl.DataFrame,
+    protection_days: pl.Series,
+    *,
+    level_window: int = 28,
+    fit_days: int = 364,
+) -> pl.DataFrame:
+    """Per series: demand class, forecast daily mean over its protection period, dispersion.
+
+    ``series`` has an ``id`` column (String) and one row per row of ``history`` (its sales, NaN
+    where no demand observation, last day last); ``forecasts`` has id, date, predicted_sales;
+    ``protection_days`` (lead time + review, per series) picks the forecast days averaged into
+    ``mean_daily_demand`` and the period of the dispersion fit (:func:`fit_protection_dispersion`
+    over the last ``fit_days`` days). ADI / CV² are over the last ``fit_days`` days. Series
+    without a forecast are dropped. The inventory plan and the dashboard's what-if both use this.
+    """
+    stats = demand_statistics(history[:, -fit_days:])
+    protection = protection_days.round().cast(pl.Int64)
+    disp = np.ones(series.height)
+    for p in protection.unique().to_list():
+        rows = (protection == p).to_numpy()
+        disp[rows], _ = fit_protection_dispersion(
+            history[rows], int(p), level_window=level_window, fit_days=fit_days
+        )
+    periods = sorted(int(p) for p in protection.unique().to_list())
+    means = forecasts.group_by(pl.col("id").cast(pl.String)).agg(
+        pl.col("predicted_sales").cast(pl.Float64).sort_by("date").head(p).mean().alias(f"_m{p}")
+        for p in periods
+    )
+    dist = series.with_columns(
+        pl.Series("adi", stats["adi"]),
+        pl.Series("cv2", stats["cv2"]),
+        pl.Series("demand_class", classify_demand(stats["adi"], stats["cv2"]), dtype=pl.String),
+        pl.Series("dispersion", disp),
+        protection.alias("_p"),
+    ).join(means, on="id", how="inner")
+    pick = pl.coalesce([pl.when(pl.col("_p") == p).then(pl.col(f"_m{p}")) for p in periods])
+    dist = dist.with_columns(pick.alias("mean_daily_demand")).drop([f"_m{p}" for p in periods])
+    return dist.drop("_p")

@@ -27,7 +27,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from forecasting_assets.settings import HORIZON, atomic_write
+from forecasting_assets.contracts import HORIZON
+from forecasting_assets.settings import atomic_write
 
 logger = logging.getLogger(__name__)
 

@@ -127,6 +127,11 @@ def _read_header(path: Path) -> list[str]:
     if not first.strip():
         raise M5FileError(f"{path.name}: file is empty (no header line)")
     columns = first.split(",")
+    repeated = sorted({c for c in columns if columns.count(c) > 1}, key=columns.index)
+    if repeated:
+        raise M5FileError(
+            f"{path.name}: column(s) {', '.join(repeated)} appear more than once in the header"
+        )
     if len(columns) == 1:
         for sep in (";", "\t", "|"):
             if sep in first:

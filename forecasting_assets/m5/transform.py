@@ -35,6 +35,15 @@ CHUNK_ROWS = 4_000_000
 """Rows per chunk (whole series only): bounds the memory of building the grid."""
 
 
+def last_history_day(sales_long: pl.LazyFrame | pl.DataFrame) -> int:
+    """Last day ``d`` with known sales (the forecast origin of the horizon)."""
+    value = sales_long.lazy().filter(pl.col("sales").is_not_null()).select(pl.col("d").max())
+    out = value.collect().item()
+    if out is None:
+        raise ValueError("sales_long has no day with known sales")
+    return int(out)
+
+
 def calendar_with_day_numbers(calendar: pl.DataFrame) -> pl.DataFrame:
     """Replace the ``d_N`` labels by the integer N (Int16) and sort by day."""
     return calendar.with_columns(pl.col("d").str.strip_prefix("d_").cast(pl.Int16)).sort("d")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
+from itertools import pairwise
 from typing import Literal
 
 import pandera.polars as pa
@@ -133,13 +134,7 @@ def validate_calendar(calendar: pl.DataFrame, file: str) -> list[CheckOutcome]:
 def validate_sales(sales: pl.DataFrame, file: str) -> list[CheckOutcome]:
     """Id/hierarchy schema, non-negative complete day values and hierarchy consistency."""
     days = day_columns(sales)
-    numbers = [day_number(c) for c in days]
-    value_issues: list[_Issue] = []
-    if numbers != list(range(numbers[0], numbers[0] + len(numbers))):
-        value_issues.append(
-            _Issue("d_N", "day columns must be consecutive (d_1, d_2, …) without gaps", 1, [])
-        )
-    value_issues += _day_value_issues(sales, days)
+    value_issues = [*day_column_issues(days), *_day_value_issues(sales, days)]
 
     rows = sales.select(list(SALES_ID_SCHEMA.columns)).with_columns(_line())
     consistency = [
@@ -195,6 +190,34 @@ def validate_prices(prices: pl.DataFrame, file: str) -> list[CheckOutcome]:
     return [_outcome("prices_schema", file, *_schema_issues(PRICES_SCHEMA, prices), key_issue)]
 
 
+def day_column_issues(days: list[str]) -> list[_Issue]:
+    """Missing and out-of-order ``d_N`` columns, each named (duplicates fail in the reader)."""
+    numbers = [n for n in (day_number(c) for c in days) if n is not None]
+    if not numbers:
+        return []
+    span = f"day columns must run d_{min(numbers)}, d_{min(numbers) + 1}, … d_{max(numbers)}"
+    issues = []
+    missing = sorted(set(range(min(numbers), max(numbers) + 1)) - set(numbers))
+    if missing:
+        issues.append(_column_issue(missing, f"is missing ({span}, consecutive, no gaps)"))
+    late = [(n, prev) for prev, n in pairwise(numbers) if n < prev]
+    if late:
+        issues.append(
+            _column_issue(
+                [n for n, _ in late],
+                f"is out of order ({span}, consecutive, in increasing order)",
+                [f"d_{n} after d_{prev}" for n, prev in late[:MAX_LISTED]],
+            )
+        )
+    return issues
+
+
+def _column_issue(numbers: list[int], rule: str, examples: list[str] | None = None) -> _Issue:
+    names = [f"d_{n}" for n in numbers]
+    listed = ", ".join(names[:MAX_LISTED]) + (", …" if len(names) > MAX_LISTED else "")
+    return _Issue(listed, rule, len(names), examples or [], unit="column(s)")
+
+
 # ---------------------------------------------------------------------------- across files
 
 
@@ -210,7 +233,8 @@ def validate_consistency(
     ``calendar`` has integer day numbers in ``d`` (as stored by ``raw_calendar``).
     """
     numbers = [day_number(c) for c in day_columns(sales)]
-    needed = set(range(numbers[0], numbers[-1] + horizon + 1))
+    first, last = min(numbers), max(numbers)
+    needed = set(range(first, last + horizon + 1))
     missing_days = sorted(needed - set(calendar["d"].to_list()))
     cover_issues = []
     if missing_days:
@@ -218,7 +242,7 @@ def validate_consistency(
             _Issue(
                 "d",
                 f"calendar must cover every d_ column of the sales file plus the {horizon} days "
-                f"after it (d_{numbers[0]}..d_{numbers[-1] + horizon})",
+                f"after it (d_{first}..d_{last + horizon})",
                 len(missing_days),
                 [f"d_{n}" for n in missing_days[:MAX_LISTED]],
             )
@@ -273,10 +297,11 @@ class _Issue:
     rule: str
     count: int
     examples: list[str]
+    unit: str = "row(s)"
 
     def describe(self) -> str:
         first = f", first: {', '.join(self.examples)}" if self.examples else ""
-        return f"column '{self.column}' {self.rule}: {self.count} row(s) at fault{first}"
+        return f"column '{self.column}' {self.rule}: {self.count} {self.unit} at fault{first}"
 
 
 def _line() -> pl.Expr:

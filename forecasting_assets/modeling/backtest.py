@@ -50,20 +50,58 @@ class Fold:
         return self.origin + self.horizon
 
 
+SEASONAL_LAGS: tuple[int, ...] = (364, 728)
+"""Seasonal folds: the forecast window's 28 calendar days one and two years (52/104 weeks) back."""
+MIN_FOLD_HISTORY = 364
+"""Days of history a fold origin needs (seasonal folds without it are skipped)."""
+
+
+@dataclass(frozen=True)
+class FoldPlan:
+    """Which backtest folds a model and the baselines are scored on.
+
+    ``recent`` consecutive windows ending at the last history day, plus, for every lag in
+    ``seasonal``, the window ``lag`` days before the forecast window (so the season of the next
+    forecast is always covered). The headline is the mean over all folds.
+    """
+
+    recent: int = 4
+    seasonal: tuple[int, ...] = SEASONAL_LAGS
+    horizon: int = 28
+
+    def folds(self, last_day: int, first_day: int = 1) -> list[Fold]:
+        """The folds on data ``first_day .. last_day``, oldest first, numbered 1..n."""
+        return make_folds(last_day, self.recent, self.horizon, seasonal=self.seasonal,
+                          first_day=first_day)  # fmt: skip
+
+
 def make_folds(
-    last_day: int, n_folds: int = 3, horizon: int = 28, step: int | None = None
+    last_day: int,
+    n_folds: int = 3,
+    horizon: int = 28,
+    step: int | None = None,
+    seasonal: tuple[int, ...] = (),
+    first_day: int = 1,
 ) -> list[Fold]:
-    """``n_folds`` consecutive folds; fold ``n_folds`` ends at ``last_day`` (oldest is fold 1)."""
+    """``n_folds`` consecutive folds, the most recent ending at ``last_day``, plus one fold per
+    ``seasonal`` lag: origin ``last_day - lag``, i.e. the next forecast window ``lag`` days back.
+
+    Seasonal folds that coincide with a recent one, or whose origin has less than
+    :data:`MIN_FOLD_HISTORY` days of history, are left out. Numbered 1..n by origin (oldest first).
+    """
     step = horizon if step is None else step
     if n_folds < 1:
         raise ValueError("n_folds must be >= 1")
-    folds = [
-        Fold(k=n_folds - i, origin=last_day - horizon - i * step, horizon=horizon)
-        for i in range(n_folds)
-    ][::-1]
-    if folds[0].origin < 2:
+    origins = {last_day - horizon - i * step for i in range(n_folds)}
+    if min(origins) < first_day + 1:
         raise ValueError(f"not enough history for {n_folds} folds of {horizon} days")
-    return folds
+    for lag in seasonal:
+        origin = last_day - lag
+        if origin - first_day + 1 >= MIN_FOLD_HISTORY:
+            origins.add(origin)
+        else:
+            logger.info("seasonal fold %s days back skipped: too little history", lag)
+    return [Fold(k=i + 1, origin=o, horizon=horizon) for i, o in enumerate(sorted(origins))]
 
 
 def fold_definition(folds: list[Fold]) -> str:
@@ -190,3 +228,59 @@ def wrmsse_of(frame: pl.DataFrame, model: str, fold: int, level: str = "all") ->
     if sel.height != 1:
         raise KeyError(f"no unique metric for model={model} fold={fold} level={level}")
     return float(sel["wrmsse"][0])
+
+
+@dataclass(frozen=True)
+class Headline:
+    """A model's backtest summary: the WRMSSE ratio to a baseline on every fold, and its spread."""
+
+    ratio_mean: float
+    ratio_min: float
+    ratio_max: float
+    wrmsse_mean: float
+    baseline_wrmsse_mean: float
+    ratios: dict[int, float]
+
+    def describe(self) -> str:
+        """``0.663x (0.61-0.70x over 6 folds)``."""
+        return (f"{self.ratio_mean:.3f}x seasonal naive ({self.ratio_min:.3f}-{self.ratio_max:.3f}x"
+                f" over {len(self.ratios)} folds)")  # fmt: skip
+
+
+def headline(frame: pl.DataFrame, model: str, baseline: str = "seasonal_naive") -> Headline:
+    """Mean, min and max over the folds of ``model``'s WRMSSE ratio to ``baseline`` (level all)."""
+    both = (
+        frame.filter(pl.col("level") == "all")
+        .pivot(on="model", index="fold", values="wrmsse")
+        .select("fold", pl.col(model).alias("m"), pl.col(baseline).alias("b"))
+        .drop_nulls()
+        .sort("fold")
+    )
+    if both.height == 0:
+        raise KeyError(f"no folds with both {model} and {baseline}")
+    ratio = both["m"] / both["b"]
+    return Headline(
+        ratio_mean=float(ratio.mean()),  # type: ignore[arg-type]
+        ratio_min=float(ratio.min()),  # type: ignore[arg-type]
+        ratio_max=float(ratio.max()),  # type: ignore[arg-type]
+        wrmsse_mean=float(both["m"].mean()),  # type: ignore[arg-type]
+        baseline_wrmsse_mean=float(both["b"].mean()),  # type: ignore[arg-type]
+        ratios=dict(zip(both["fold"].to_list(), ratio.to_list(), strict=True)),
+    )
+
+
+def headline_table(metrics: pl.DataFrame) -> pl.DataFrame:
+    """Per model: the mean over the backtest folds of its WRMSSE ratio to seasonal naive, with its
+    min and max, and its mean WRMSSE; best first."""
+    models = metrics["model"].unique().sort().to_list()
+    heads = {m: headline(metrics, m) for m in models}
+    return pl.DataFrame(
+        {
+            "model": models,
+            "mean_ratio": [heads[m].ratio_mean for m in models],
+            "min_ratio": [heads[m].ratio_min for m in models],
+            "max_ratio": [heads[m].ratio_max for m in models],
+            "mean_wrmsse": [heads[m].wrmsse_mean for m in models],
+            "folds": [len(heads[m].ratios) for m in models],
+        }
+    ).sort("mean_ratio")

@@ -1,4 +1,4 @@
-"""The MLflow pyfunc wrapper of the demand model (direct + recursive LightGBM blend).
+"""The MLflow pyfunc wrapper of the demand model family (direct + recursive LightGBM blends).
 
 ``predict(model_input)`` takes a pandas DataFrame with the model's input columns: the feature
 columns of the features table (categorical ids as strings, e.g. ``store_id="CA_1"``; numbers as
@@ -18,27 +18,39 @@ import mlflow.pyfunc
 import numpy as np
 import polars as pl
 
-from forecasting_assets.modeling.train import DemandModel, ModelSpec
+from forecasting_assets.modeling.family import GLOBAL, DemandModel, ModelFamily
+from forecasting_assets.modeling.spec import ModelSpec
 
 SPEC_FILE = "model_spec.json"
 
 
+def _file_key(group: str, part: str) -> str:
+    return f"booster_{'global' if group == GLOBAL else group}_{part}"
+
+
 class LightGBMDemandModel(mlflow.pyfunc.PythonModel):
-    """pyfunc model: the blend's boosters, their specs and weights, and the calibration."""
+    """pyfunc model: every member's boosters and specs, the store routing and blend weights, and
+    the quantile calibration."""
 
     def __init__(self) -> None:
-        self.model: DemandModel | None = None
+        self.model: ModelFamily | None = None
         self.calibration: dict[str, Any] | None = None
 
     def load_context(self, context: Any) -> None:
         """Load the boosters, the specs and the quantile calibration from the model artifacts."""
         arts = context.artifacts
         meta = json.loads(Path(arts["spec"]).read_text())
-        self.model = DemandModel(
-            boosters={k: lgb.Booster(model_file=arts[f"booster_{k}"]) for k in meta["parts"]},
-            specs={k: ModelSpec.from_dict(v["spec"]) for k, v in meta["parts"].items()},
-            weights={k: float(v["weight"]) for k, v in meta["parts"].items()},
-        )
+        members = {
+            g: DemandModel(
+                boosters={k: lgb.Booster(model_file=arts[_file_key(g, k)]) for k in parts},
+                specs={k: ModelSpec.from_dict(v["spec"]) for k, v in parts.items()},
+            )
+            for g, parts in meta["members"].items()
+        }
+        self.model = ModelFamily(
+            members, dict(meta["store_group"]), dict(meta["recursive_weight"]),
+            float(meta["default_weight"]),
+        )  # fmt: skip
         cal = arts.get("calibration")
         self.calibration = json.loads(Path(cal).read_text()) if cal else None
 
@@ -47,7 +59,7 @@ class LightGBMDemandModel(mlflow.pyfunc.PythonModel):
         """Columns :meth:`predict` reads."""
         return self._model().input_columns
 
-    def _model(self) -> DemandModel:
+    def _model(self) -> ModelFamily:
         if self.model is None:
             raise RuntimeError("model not loaded")
         return self.model
@@ -66,25 +78,27 @@ class LightGBMDemandModel(mlflow.pyfunc.PythonModel):
         return self._model().predict(frame)
 
     def forecast(self, rows: pl.DataFrame, history: np.ndarray) -> np.ndarray:
-        """Horizon forecast (see :meth:`DemandModel.forecast`)."""
+        """Horizon forecast (see :meth:`ModelFamily.forecast`)."""
         return self._model().forecast(rows, history)
 
 
 def write_model_artifacts(
-    directory: Path, model: DemandModel, calibration: dict[str, Any]
+    directory: Path, model: ModelFamily, calibration: dict[str, Any]
 ) -> dict[str, str]:
     """Write boosters, spec and calibration files; return the pyfunc ``artifacts`` mapping."""
     directory.mkdir(parents=True, exist_ok=True)
     paths = {"spec": directory / SPEC_FILE, "calibration": directory / "quantile_calibration.json"}
-    for k, booster in model.boosters.items():
-        paths[f"booster_{k}"] = directory / f"booster_{k}.txt"
-        booster.save_model(str(paths[f"booster_{k}"]))
+    for g, member in model.members.items():
+        for k, booster in member.boosters.items():
+            paths[_file_key(g, k)] = directory / f"{_file_key(g, k)}.txt"
+            booster.save_model(str(paths[_file_key(g, k)]))
     meta = {
-        "parts": {
-            k: {"weight": model.weights[k], "spec": model.specs[k].to_dict()}
-            for k in model.boosters
-        }
-    }
+        "members": {g: {k: {"spec": m.specs[k].to_dict()} for k in m.boosters}
+                    for g, m in model.members.items()},
+        "store_group": model.store_group,
+        "recursive_weight": model.recursive_weight,
+        "default_weight": model.default_weight,
+    }  # fmt: skip
     paths["spec"].write_text(json.dumps(meta))
     paths["calibration"].write_text(json.dumps(calibration))
     return {k: str(v) for k, v in paths.items()}

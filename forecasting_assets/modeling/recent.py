@@ -27,31 +27,40 @@ CONTEXT_DAYS = max(*RECENT_WINDOWS, 13)
 """Days of history before a row that its recent features read."""
 
 
-def _window_mean(csum: np.ndarray, cnt: np.ndarray, end: np.ndarray, w: int) -> np.ndarray:
-    """Mean of the ``w`` days ending at column ``end - 1`` from prefix sums (padded by one)."""
-    start = np.maximum(end - w, 0)
-    n = cnt[:, end] - cnt[:, start]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(n > 0, (csum[:, end] - csum[:, start]) / n, np.nan)
-
-
 def recent_features(sales: np.ndarray, days: np.ndarray | int) -> np.ndarray:
-    """Features of columns ``days`` of ``sales`` (``(n, T)``, NaN = unknown/not launched).
+    """Features of columns ``days`` of ``sales`` (``(n, T)``, NaN = unknown/not launched), for
+    every series.
 
     Returns float32 ``(n, len(days), len(RECENT_COLUMNS))``; NaN where a window holds no known
     day (``recent_mean_7_lag_7`` also where it would start before column 0).
     """
-    y = np.asarray(sales, np.float64)
+    n = np.asarray(sales).shape[0]
     cols = np.atleast_1d(np.asarray(days, np.int64))
+    series = np.repeat(np.arange(n), cols.size)
+    flat = recent_features_at(sales, series, np.tile(cols, n))
+    return flat.reshape(n, cols.size, len(RECENT_COLUMNS))
+
+
+def recent_features_at(sales: np.ndarray, series: np.ndarray, days: np.ndarray) -> np.ndarray:
+    """Features of day column ``days[k]`` of series ``series[k]``: float32 ``(k, columns)``."""
+    y = np.asarray(sales, np.float64)
+    rows = np.asarray(series, np.int64)
+    cols = np.asarray(days, np.int64)
     known = np.isfinite(y)
     pad = np.zeros((y.shape[0], 1))
     csum = np.concatenate([pad, np.cumsum(np.where(known, y, 0.0), axis=1)], axis=1)
     cnt = np.concatenate([pad, np.cumsum(known, axis=1, dtype=np.float64)], axis=1)
-    out = np.full((y.shape[0], cols.size, len(RECENT_COLUMNS)), np.nan, np.float32)
+
+    def window_mean(end: np.ndarray, w: int) -> np.ndarray:
+        start = np.maximum(end - w, 0)
+        k = cnt[rows, end] - cnt[rows, start]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(k > 0, (csum[rows, end] - csum[rows, start]) / k, np.nan)
+
+    out = np.full((rows.size, len(RECENT_COLUMNS)), np.nan, np.float32)
     for j, w in enumerate(RECENT_WINDOWS):
-        out[:, :, j] = _window_mean(csum, cnt, cols, w)
-    end = np.maximum(cols - 6, 0)
-    out[:, :, -1] = np.where(cols - 13 >= 0, _window_mean(csum, cnt, end, 7), np.nan)
+        out[:, j] = window_mean(cols, w)
+    out[:, -1] = np.where(cols - 13 >= 0, window_mean(np.maximum(cols - 6, 0), 7), np.nan)
     return out
 
 

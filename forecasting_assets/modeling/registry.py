@@ -18,11 +18,12 @@ from typing import Any
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
+from forecasting_assets.contracts import CHAMPION_ALIAS, MODEL_NAME
+
 logger = logging.getLogger(__name__)
 
-MODEL_NAME = "m5_demand_model"
-CHAMPION = "champion"
 TAG_WRMSSE = "wrmsse"
+"""Tag with the version's gate score: its mean WRMSSE over the backtest folds."""
 TAG_DATA_VERSION = "data_version"
 TAG_FOLDS = "fold_definition"
 
@@ -48,7 +49,7 @@ class Decision:
 def get_champion(client: MlflowClient, name: str = MODEL_NAME) -> ChampionInfo | None:
     """The current champion's version and backtest tags, or None."""
     try:
-        mv = client.get_model_version_by_alias(name, CHAMPION)
+        mv = client.get_model_version_by_alias(name, CHAMPION_ALIAS)
     except MlflowException:
         return None
     tags = mv.tags or {}
@@ -103,7 +104,7 @@ def apply_decision(
     tag_version(client, version, {"promotion": "promoted" if decision.promote else "rejected",
                                   "promotion_reason": decision.reason}, name)  # fmt: skip
     if decision.promote:
-        client.set_registered_model_alias(name, CHAMPION, version)
+        client.set_registered_model_alias(name, CHAMPION_ALIAS, version)
         logger.info("model %s v%s is the new champion: %s", name, version, decision.reason)
     else:
         logger.info("model %s v%s not promoted: %s", name, version, decision.reason)

@@ -149,7 +149,7 @@ def test_dagster_checks_fail_on_crafted_frames(good: pl.DataFrame) -> None:
     )
     assert not jump.passed
     assert not assets.demand_model_beats_seasonal_naive(
-        {"wrmsse": 1.1, "wrmsse_seasonal_naive": 1.0, "wrmsse_ratio": 1.1}
+        {"wrmsse": 1.1, "wrmsse_seasonal_naive": 1.0, "wrmsse_ratio": 1.1, "wrmsse_ratio_max": 1.2}
     ).passed
     stats = {"n": 10.0, "n_non_finite": 1.0, "n_negative": 0.0, "min": 0.0, "max": 1.0, "mean": 0.5}
     assert not assets.demand_model_predictions_valid({"prediction_stats": stats}).passed

@@ -13,22 +13,29 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from forecasting_assets.defs.resources import M5Source
+from forecasting_assets.contracts import HORIZON, VALIDATION_REPORT_FILE
+from forecasting_assets.defs.resources import M5Source, PipelineHome
 from forecasting_assets.m5 import readers, validation
 from forecasting_assets.m5.transform import calendar_with_day_numbers, sales_long_lazy
 from forecasting_assets.m5.validation import CHECKS, CheckOutcome
-from forecasting_assets.settings import HORIZON, atomic_write, get_settings
+from forecasting_assets.settings import atomic_write
 
 GROUP = "ingestion"
 READ_CHECK = "{table}_readable"
 
 
-def record_validation(asset: str, outcomes: list[CheckOutcome], file: dict | None = None) -> Path:
+def record_validation(
+    home: PipelineHome,
+    raw_dir: Path,
+    asset: str,
+    outcomes: list[CheckOutcome],
+    file: dict | None = None,
+) -> Path:
     """Merge this asset's check outcomes into ``exports/validation_report.json`` atomically."""
-    path = get_settings().exports_dir / "validation_report.json"
+    path = home.exports_dir / VALIDATION_REPORT_FILE
     report = json.loads(path.read_text()) if path.exists() else {"files": {}, "checks": []}
     report["generated_at"] = datetime.now(UTC).isoformat()
-    report["raw_dir"] = str(get_settings().raw_dir)
+    report["raw_dir"] = str(raw_dir)
     report["checks"] = [c for c in report["checks"] if c.get("asset") != asset] + [
         {**o.as_dict(), "asset": asset} for o in outcomes
     ]
@@ -40,10 +47,14 @@ def record_validation(asset: str, outcomes: list[CheckOutcome], file: dict | Non
 
 
 def _check_results(
-    asset: str, outcomes: list[CheckOutcome], file: dict | None = None
+    home: PipelineHome,
+    m5_source: M5Source,
+    asset: str,
+    outcomes: list[CheckOutcome],
+    file: dict | None = None,
 ) -> Iterator[dg.AssetCheckResult]:
     """Report every outcome as an asset check; fail the step if any error-level check failed."""
-    record_validation(asset, outcomes, file)
+    record_validation(home, m5_source.folder, asset, outcomes, file)
     for outcome in outcomes:
         yield dg.AssetCheckResult(
             asset_key=asset,
@@ -67,11 +78,13 @@ def _check_results(
         )
 
 
-def _read_failure(asset: str, table: str, error: readers.M5FileError) -> dg.Failure:
+def _read_failure(
+    home: PipelineHome, m5_source: M5Source, asset: str, table: str, error: readers.M5FileError
+) -> dg.Failure:
     outcome = CheckOutcome(
         name=READ_CHECK.format(table=table), file=table, passed=False, message=str(error)
     )
-    record_validation(asset, [outcome])
+    record_validation(home, m5_source.folder, asset, [outcome])
     return dg.Failure(description=str(error), allow_retries=False)
 
 
@@ -92,15 +105,15 @@ def _raw_asset(
         description=description,
         kinds={"polars", "csv"},
     )
-    def _asset(context: dg.AssetExecutionContext, m5_source: M5Source):
+    def _asset(context: dg.AssetExecutionContext, m5_source: M5Source, home: PipelineHome):
         path = m5_source.path_of(table)
         try:
             frame = read(path)
         except readers.M5FileError as error:
-            raise _read_failure(name, table, error) from error
+            raise _read_failure(home, m5_source, name, table, error) from error
         digest = readers.file_hash(path)
         file = {"path": str(path), "sha256": digest, "rows": frame.height}
-        yield from _check_results(name, validate(frame, path.name), file)
+        yield from _check_results(home, m5_source, name, validate(frame, path.name), file)
         context.log.info("%s: %d rows from %s (sha256 %s…)", name, frame.height, path, digest[:12])
         yield dg.Output(
             normalize(frame),
@@ -153,6 +166,7 @@ def sales_long(
     raw_sales: pl.DataFrame,
     raw_prices: pl.DataFrame,
     m5_source: M5Source,
+    home: PipelineHome,
 ):
     """Long daily grid: one row per series × day, for every history day plus the 28 days to
     forecast (where `sales` is null), with hierarchy, calendar fields, the series' own SNAP
@@ -161,7 +175,7 @@ def sales_long(
     horizon, price weeks exist, series have prices) run before anything is written."""
     files = {table: m5_source.path_of(table).name for table in ("calendar", "sales", "prices")}
     outcomes = validation.validate_consistency(raw_calendar, raw_sales, raw_prices, files, HORIZON)
-    yield from _check_results("sales_long", outcomes)
+    yield from _check_results(home, m5_source, "sales_long", outcomes)
     days = validation.day_columns(raw_sales)
     history = raw_calendar.filter(
         pl.col("d").is_between(readers.day_number(days[0]), readers.day_number(days[-1]))

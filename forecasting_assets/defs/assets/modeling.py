@@ -5,72 +5,53 @@ Resources: ``"mlflow"`` (:class:`~forecasting_assets.defs.mlflow_resource.MLflow
 """
 
 import json
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from dataclasses import fields
+from typing import Any
 
 import dagster as dg
 import polars as pl
+from pydantic import Field
 
+from forecasting_assets.contracts import FEATURE_CATALOG_FILE, HORIZON
 from forecasting_assets.defs.mlflow_resource import MLflowResource
 from forecasting_assets.modeling import forecast as fc
-from forecasting_assets.modeling.backtest import backtest_baselines, build_panel, make_folds
-from forecasting_assets.modeling.train import DEFAULT_PARAMS
+from forecasting_assets.modeling.backtest import (
+    SEASONAL_LAGS,
+    FoldPlan,
+    backtest_baselines,
+    build_panel,
+    headline,
+)
+from forecasting_assets.modeling.boosters import DEFAULT_PARAMS
+from forecasting_assets.modeling.config import TrainingSettings
+from forecasting_assets.modeling.inputs import ModelInputs
+from forecasting_assets.modeling.spec import DIRECT, RECURSIVE
 from forecasting_assets.settings import get_settings
-
-if TYPE_CHECKING:
-    from forecasting_assets.modeling.workflow import TrainingSettings
-
-
-def _features_api() -> tuple[list[str], list[str], Any, list[str]]:
-    """Feature columns, categorical columns, per-fold encoder and the encoder's key columns."""
-    from forecasting_assets.features.build import (
-        add_target_encodings,
-        categorical_columns,
-        feature_columns,
-    )
-    from forecasting_assets.features.config import FeatureConfig
-
-    cfg = FeatureConfig()
-
-    def encoder(frame: pl.DataFrame, cutoff_d: int) -> pl.DataFrame:
-        return add_target_encodings(frame, cutoff_d, cfg).collect()
-
-    keys = sorted({k for ks in cfg.encoding_keys.values() for k in ks})
-    cols = [c for c in feature_columns(cfg, "direct") if c not in UNUSED and not _dropped_lag(c)]
-    return cols, categorical_columns(), encoder, keys
-
-
-UNUSED: frozenset[str] = frozenset({"item_id"})
-"""Feature-table columns the model skips: item_id (3,049 levels) is slow as a LightGBM categorical
-and was no better than the item x store target encodings on the real M5 subset."""
-
-MODEL_LAGS: tuple[int, ...] = (28, 29, 30, 35, 42)
-"""Sales lags the model uses (the rolling means cover the rest; fewer columns train faster)."""
-
-
-def _dropped_lag(column: str) -> bool:
-    prefix = "sales_lag_"
-    return (
-        column.startswith(prefix)
-        and column[len(prefix) :].isdigit()
-        and int(column[len(prefix) :]) not in MODEL_LAGS
-    )
 
 
 class BacktestConfig(dg.Config):
-    """Walk-forward folds: ``n_folds`` of ``horizon`` days, the last ending at the last sales day."""
+    """Backtest folds of ``horizon`` days: the ``recent_folds`` windows ending at the last sales day
+    plus the next forecast window's days ``seasonal_lags`` days back (one and two years)."""
 
-    n_folds: int = 3
-    horizon: int = 28
+    recent_folds: int = 4
+    seasonal_lags: list[int] = Field(default_factory=lambda: list(SEASONAL_LAGS))
+    horizon: int = HORIZON
+
+    def fold_plan(self) -> FoldPlan:
+        """As the pure fold plan."""
+        return FoldPlan(self.recent_folds, tuple(self.seasonal_lags), self.horizon)
 
 
-class DemandModelConfig(dg.Config):
-    """Training configuration of the LightGBM demand model."""
+class DemandModelConfig(BacktestConfig):
+    """Training configuration of the LightGBM demand model family (the fields of
+    :class:`~forecasting_assets.modeling.training.TrainingSettings`)."""
 
     train_start_d: int = 700
     """First day of the training window (d number)."""
-    n_folds: int = 3
-    horizon: int = 28
     num_boost_round: int = 100
+    """Most trees per part: the backtest keeps 25/50/75/100 % of them, whichever is best on the
+    mean over the folds, per part."""
     learning_rate: float = float(DEFAULT_PARAMS["learning_rate"])
     num_leaves: int = int(DEFAULT_PARAMS["num_leaves"])
     min_data_in_leaf: int = int(DEFAULT_PARAMS["min_data_in_leaf"])
@@ -78,36 +59,41 @@ class DemandModelConfig(dg.Config):
     tweedie_variance_power: float = float(DEFAULT_PARAMS["tweedie_variance_power"])
     extra_params_json: str = "{}"
     """Any other LightGBM parameters as a JSON object (override the defaults)."""
-    recursive_weight: float = 0.5
-    """Weight of the recursive part in the blend (0: direct model only, 1: recursive only)."""
+    parts: list[str] = Field(default_factory=lambda: [DIRECT, RECURSIVE])
+    recursive_weight: float | None = None
+    """Weight of the recursive part in the blend; unset: chosen on the mean over the folds."""
+    per_store_weights: bool = False
+    """Refine the blend weight store by store (on the same mean over the folds)."""
+    min_store_series: int = 0
+    """Stores with at least this many series get their own model; the others share a global one
+    (0: one global model)."""
     max_train_rows: int = 3_000_000
     """Train on a uniform sample of at most this many rows (0: all); bounds time at full scale."""
     max_window_rows: int = 16_000_000
-    """Start the window later if it would load more series-days (0: no bound); bounds memory.
-    Full M5 (30,490 series): the window then starts around d_1473 instead of d_700."""
+    """Start the window later if it would load more series-days (0: no bound)."""
     seed: int = 42
     num_threads: int = 2
 
-    def to_settings(self) -> "TrainingSettings":
-        """As the workflow's settings."""
-        from forecasting_assets.modeling.workflow import TrainingSettings
+    def to_settings(self) -> TrainingSettings:
+        """As the workflow's settings (every field but the LightGBM parameters maps by name)."""
+        lgb_keys = ("learning_rate", "num_leaves", "min_data_in_leaf", "objective",
+                    "tweedie_variance_power")  # fmt: skip
+        params = {k: getattr(self, k) for k in lgb_keys} | json.loads(
+            self.extra_params_json or "{}"
+        )
+        same = {f.name for f in fields(TrainingSettings)} & set(type(self).model_fields)
+        values = {k: getattr(self, k) for k in same}
+        values.update(seasonal_lags=tuple(self.seasonal_lags), parts=tuple(self.parts))
+        return TrainingSettings(**values, params=params)
 
-        params = {
-            "learning_rate": self.learning_rate,
-            "num_leaves": self.num_leaves,
-            "min_data_in_leaf": self.min_data_in_leaf,
-            "objective": self.objective,
-            "tweedie_variance_power": self.tweedie_variance_power,
-            **json.loads(self.extra_params_json or "{}"),
-        }
-        return TrainingSettings(
-            train_start_d=self.train_start_d, n_folds=self.n_folds, horizon=self.horizon,
-            num_boost_round=self.num_boost_round, params=params,
-            recursive_weight=self.recursive_weight, max_train_rows=self.max_train_rows,
-            max_window_rows=self.max_window_rows,
-            seed=self.seed,
-            num_threads=self.num_threads,
-        )  # fmt: skip
+
+def _ratio_table(result: dict[str, Any]) -> str:
+    lines = ["| fold | days | ratio to seasonal naive |", "|---|---|---|"]
+    for k, start, end in result["folds"]:
+        lines.append(f"| {k} | d_{start}..d_{end} | {result['fold_ratios'][str(k)]:.3f} |")
+    lines.append(f"| **mean** | | **{result['wrmsse_ratio']:.3f}** "
+                 f"({result['wrmsse_ratio_min']:.3f}-{result['wrmsse_ratio_max']:.3f}) |")  # fmt: skip
+    return "\n".join(lines)
 
 
 @dg.asset(group_name="modeling", kinds={"numpy"})
@@ -115,81 +101,108 @@ def baselines(
     context: dg.AssetExecutionContext, config: BacktestConfig, sales_long: pl.LazyFrame
 ) -> pl.DataFrame:
     """Naive, seasonal naive (weekly), 28-day moving average, exponential smoothing, Croston-SBA
-    and TSB, scored walk-forward with WRMSSE over the 12 M5 levels (the model's yardsticks).
+    and TSB, scored on the backtest folds with WRMSSE over the 12 M5 levels (the model's
+    yardsticks).
 
     One row per model x fold x level (``level="all"`` is the WRMSSE), like backtest_metrics.parquet.
     """
     panel = build_panel(sales_long)
-    folds = make_folds(panel.last_day, config.n_folds, config.horizon)
+    folds = config.fold_plan().folds(panel.last_day, panel.first_day)
     metrics = backtest_baselines(panel, folds)
-    last = metrics.filter((pl.col("fold") == folds[-1].k) & (pl.col("level") == "all")).sort(
-        "wrmsse"
-    )
+    heads = {m: headline(metrics, m) for m in metrics["model"].unique().sort().to_list()}
     context.add_output_metadata(
         {
-            "folds": dg.MetadataValue.json([[f.k, f.origin + 1, f.end] for f in folds]),
-            "wrmsse_last_fold": dg.MetadataValue.md(
+            "folds": dg.MetadataValue.json([[f.k, f.start, f.end] for f in folds]),
+            "wrmsse_ratio_mean": dg.MetadataValue.md(
                 "\n".join(
-                    ["| model | WRMSSE |", "|---|---|"]
-                    + [f"| {m} | {w:.4f} |" for m, w in last.select("model", "wrmsse").iter_rows()]
+                    ["| model | mean ratio to seasonal naive (min-max over folds) | mean WRMSSE |",
+                     "|---|---|---|"]
+                    + [f"| {m} | {h.ratio_mean:.3f} ({h.ratio_min:.3f}-{h.ratio_max:.3f}) "
+                       f"| {h.wrmsse_mean:.4f} |"
+                       for m, h in sorted(heads.items(), key=lambda kv: kv[1].ratio_mean)]
                 )
             ),
         }
-    )
+    )  # fmt: skip
     return metrics
 
 
-@dg.asset(group_name="modeling", kinds={"lightgbm"})
-def demand_model(
-    context: dg.AssetExecutionContext,
-    config: DemandModelConfig,
-    mlflow: MLflowResource,
-    features: pl.LazyFrame,
-    sales_long: pl.LazyFrame,
-    baselines: pl.DataFrame,
-) -> dict[str, Any]:
-    """LightGBM (Tweedie) blend of a direct model (lags >= 28) and a recursive one (recent sales,
-    fed back day by day), backtested walk-forward (one model per fold, target encodings
-    recomputed per fold), scored with WRMSSE next to every baseline,
-    logged to MLflow (params, metrics, importances, feature catalog, data version, pyfunc model),
-    registered as ``m5_demand_model`` and made ``champion`` only if it beats the current champion
-    on the same backtest. Writes exports/backtest_metrics.parquet and interval_coverage.parquet.
-    """
-    from forecasting_assets.modeling.workflow import run_training  # mlflow/lightgbm: import on use
+DEMAND_MODEL_DOC = """LightGBM (Tweedie) blend of a direct model (lags >= 28) and a recursive one (recent
+sales, fed back day by day), per store where a store has enough series and global otherwise,
+backtested on the fold plan (recent windows plus the next window's days one and two years back;
+target encodings recomputed per fold), trees and blend weights chosen on the mean WRMSSE ratio to
+seasonal naive over the folds, scored next to every baseline, logged to MLflow (params, metrics,
+importances, feature catalog, data version, pyfunc model), registered as ``m5_demand_model`` and
+made ``champion`` only if it beats the current champion on the same folds. Writes
+exports/backtest_metrics.parquet, backtest_forecasts.parquet and interval_coverage.parquet."""
 
-    cols, cats, encoder, keys = _features_api()
-    settings = get_settings()
-    result = run_training(
-        features, sales_long, cols, cats, config.to_settings(), mlflow,
-        settings.exports_dir, encoder=encoder, baseline_metrics=baselines,
-        catalog_path=settings.exports_dir / "feature_catalog.json", extra_columns=keys,
-    )  # fmt: skip
-    context.add_output_metadata(
-        {
-            "model_version": result.model_version,
-            "promoted": result.promoted,
-            "promotion_reason": result.promotion_reason,
-            "wrmsse": result.wrmsse,
-            "wrmsse_seasonal_naive": result.wrmsse_seasonal_naive,
-            "wrmsse_ratio": result.wrmsse_ratio,
-            "coverage_80": result.coverage_80,
-            "mlflow_run_id": result.run_id,
-            "seconds": dg.MetadataValue.json(result.seconds),
-        }
-    )
-    return result.to_dict()
+
+def demand_model_asset(
+    deps: Sequence[Any] = (), trained: Callable[[], Sequence[Any]] | None = None
+) -> dg.AssetsDefinition:
+    """The ``demand_model`` asset; ``trained`` returns groups trained elsewhere (the scale-out
+    location's store partitions, reused when their plan matches)."""
+
+    @dg.asset(name="demand_model", group_name="modeling", kinds={"lightgbm"}, deps=list(deps),
+              description=DEMAND_MODEL_DOC)  # fmt: skip
+    def _demand_model(
+        context: dg.AssetExecutionContext,
+        config: DemandModelConfig,
+        mlflow: MLflowResource,
+        features: pl.LazyFrame,
+        sales_long: pl.LazyFrame,
+        baselines: pl.DataFrame,
+    ) -> dict[str, Any]:
+        from forecasting_assets.modeling.training import run_training  # mlflow: import on use
+
+        inputs = ModelInputs()
+        settings = get_settings()
+        result = run_training(
+            features, sales_long, inputs.feature_columns, inputs.categorical_columns,
+            config.to_settings(), mlflow, settings.exports_dir, encoder=inputs.encode,
+            baseline_metrics=baselines, catalog_path=settings.exports_dir / FEATURE_CATALOG_FILE,
+            extra_columns=inputs.encoding_keys, trained=trained() if trained else (),
+        )  # fmt: skip
+        context.add_output_metadata(
+            {
+                "model_version": result.model_version,
+                "promoted": result.promoted,
+                "promotion_reason": result.promotion_reason,
+                "wrmsse_ratio": result.wrmsse_ratio,
+                "wrmsse_ratio_min": result.wrmsse_ratio_min,
+                "wrmsse_ratio_max": result.wrmsse_ratio_max,
+                "folds": dg.MetadataValue.md(_ratio_table(result.to_dict())),
+                "wrmsse": result.wrmsse,
+                "wrmsse_seasonal_naive": result.wrmsse_seasonal_naive,
+                "part_ratios": dg.MetadataValue.json(result.part_ratios),
+                "baseline_ratios": dg.MetadataValue.json(result.baseline_ratios),
+                "rounds": dg.MetadataValue.json(result.rounds),
+                "recursive_weight": dg.MetadataValue.json(result.recursive_weight),
+                "coverage_80": result.coverage_80,
+                "mlflow_run_id": result.run_id,
+                "seconds": dg.MetadataValue.json(result.seconds),
+            }
+        )
+        return result.to_dict()
+
+    return _demand_model
+
+
+demand_model = demand_model_asset()
 
 
 @dg.asset_check(
-    asset=demand_model, description="Backtest WRMSSE (last fold) below seasonal naive's."
+    asset=demand_model,
+    description="Backtest WRMSSE below seasonal naive's on the mean over the folds.",
 )
 def demand_model_beats_seasonal_naive(demand_model: dict[str, Any]) -> dg.AssetCheckResult:
-    """The model must beat seasonal naive on the most recent backtest fold."""
+    """The model must beat seasonal naive on the mean over the backtest folds."""
     ratio = float(demand_model["wrmsse_ratio"])
     return dg.AssetCheckResult(
         passed=bool(ratio < 1.0),
         metadata={"wrmsse": float(demand_model["wrmsse"]),
-                  "wrmsse_seasonal_naive": float(demand_model["wrmsse_seasonal_naive"]), "ratio": ratio},
+                  "wrmsse_seasonal_naive": float(demand_model["wrmsse_seasonal_naive"]), "ratio": ratio,
+                  "ratio_max": float(demand_model["wrmsse_ratio_max"])},
     )  # fmt: skip
 
 
@@ -216,12 +229,13 @@ def batch_forecasts(
     feature_importance.parquet atomically, only after the hard checks passed (a failed run leaves
     the previous files in place).
     """
-    from forecasting_assets.modeling.workflow import run_batch_forecast
+    from forecasting_assets.modeling.batch import run_batch_forecast
 
-    _, _, encoder, keys = _features_api()
+    inputs = ModelInputs()
     result = run_batch_forecast(
-        features, mlflow, get_settings().exports_dir, encoder=encoder, extra_columns=keys
-    )
+        features, mlflow, get_settings().exports_dir, encoder=inputs.encode,
+        extra_columns=inputs.encoding_keys,
+    )  # fmt: skip
     context.add_output_metadata(
         {
             "model_version": result.model_version,

@@ -1,0 +1,40 @@
+"""The training configuration (pure; the ``demand_model`` asset's ``dg.Config`` mirrors it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from forecasting_assets import contracts
+from forecasting_assets.modeling.backtest import SEASONAL_LAGS, FoldPlan
+from forecasting_assets.modeling.spec import DIRECT, RECURSIVE
+
+
+@dataclass
+class TrainingSettings:
+    """Training configuration (the ``demand_model`` asset's ``dg.Config`` has the same fields)."""
+
+    train_start_d: int = 700
+    recent_folds: int = 4
+    seasonal_lags: tuple[int, ...] = SEASONAL_LAGS
+    horizon: int = contracts.HORIZON
+    num_boost_round: int = 100
+    """Most trees per part; the backtest scores 1/4, 2/4, 3/4 and all of them and keeps, per part,
+    the number with the best mean over the folds."""
+    params: dict[str, Any] = field(default_factory=dict)
+    parts: tuple[str, ...] = (DIRECT, RECURSIVE)
+    recursive_weight: float | None = None
+    """Weight of the recursive part; None: chosen on the mean over the folds."""
+    per_store_weights: bool = False
+    """Refine the recursive weight store by store (on the same mean over folds)."""
+    min_store_series: int = 0
+    """Stores with at least this many series get their own model (0: one global model)."""
+    max_train_rows: int = 3_000_000
+    max_window_rows: int = 16_000_000
+    seed: int = 42
+    num_threads: int = 2
+    quantile_bins: int = 40
+
+    def fold_plan(self) -> FoldPlan:
+        """The backtest folds (shared with the baselines asset)."""
+        return FoldPlan(self.recent_folds, tuple(self.seasonal_lags), self.horizon)

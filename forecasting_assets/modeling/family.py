@@ -1,0 +1,175 @@
+"""The demand model family: per-store members (direct + recursive parts) and a global one for
+the small stores, as in the top M5 solutions; rows are routed by store and the parts blended with
+each store's weight."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import polars as pl
+
+from forecasting_assets.modeling.boosters import (
+    fit_booster,
+    importance_frame,
+    predict_booster,
+    recursive_predict,
+)
+from forecasting_assets.modeling.spec import DIRECT, RECURSIVE, ModelSpec, input_spec
+
+if TYPE_CHECKING:
+    import lightgbm as lgb
+
+GLOBAL = "*"
+"""Group key of the global model (all stores' rows), which serves the stores without their own."""
+
+
+def store_groups(series_per_store: Mapping[str, int], min_series: int) -> dict[str, str]:
+    """Which model serves each store: its own when it has at least ``min_series`` series
+    (``min_series <= 0``: never), else the global one."""
+    return {s: (s if 0 < min_series <= n else GLOBAL) for s, n in sorted(series_per_store.items())}
+
+
+@dataclass
+class DemandModel:
+    """The parts of one group's model: a direct and a recursive booster (either may be absent).
+
+    *direct*: inputs known at the forecast origin (lags >= 28), one prediction per row.
+    *recursive*: also the recent-sales features (:mod:`~forecasting_assets.modeling.recent`);
+    over a horizon it predicts day by day, feeding its predictions back as sales.
+    :class:`ModelFamily` routes rows to members and blends their parts.
+    """
+
+    boosters: dict[str, lgb.Booster]
+    specs: dict[str, ModelSpec]
+    iterations: dict[str, int] = field(default_factory=dict)
+    """Trees each part predicts with (all when absent): scores the backtest's checkpoints."""
+
+    def forecast_parts(self, rows: pl.DataFrame, history: np.ndarray) -> dict[str, np.ndarray]:
+        """Each part's forecast of ``rows`` (every series x the horizon days, sorted by id, d).
+
+        ``history``: launched sales ``(series, days)`` up to the origin, same series order.
+        """
+        out = {}
+        for k, booster in self.boosters.items():
+            spec = self.specs[k]
+            it = self.iterations.get(k)
+            if k == RECURSIVE:
+                out[k] = recursive_predict(booster, spec, rows, history, it)
+            else:
+                out[k] = predict_booster(booster, rows, spec, it)
+        return out
+
+
+@dataclass
+class ModelFamily:
+    """Per-store demand models with a global one for the small stores (the top M5 solutions'
+    structure). Each member is a :class:`DemandModel` whose parts are blended with the weights of
+    the row's store (``recursive_weight``, chosen on the backtest; ``default_weight`` for stores
+    not seen in training). Rows are routed by ``store_id``."""
+
+    members: dict[str, DemandModel]
+    store_group: dict[str, str]
+    recursive_weight: dict[str, float] = field(default_factory=dict)
+    default_weight: float = 0.5
+
+    def group_of(self, stores: pl.Series) -> np.ndarray:
+        """Group key of each store (unknown stores go to the global model, or the first one)."""
+        fallback = GLOBAL if GLOBAL in self.members else next(iter(self.members))
+        s = stores.cast(pl.String)
+        return s.replace_strict(self.store_group, default=fallback).fill_null(fallback).to_numpy()
+
+    @property
+    def input_spec(self) -> ModelSpec:
+        """One spec over every member's columns (builds the pyfunc input frame)."""
+        return input_spec({f"{g}/{k}": s for g, m in self.members.items()
+                           for k, s in m.specs.items()})  # fmt: skip
+
+    @property
+    def input_columns(self) -> list[str]:
+        """Every column any member reads."""
+        return self.input_spec.feature_columns
+
+    def combine(self, parts: Mapping[str, np.ndarray], stores: pl.Series) -> np.ndarray:
+        """Blend of the parts' predictions with each row's store weight."""
+        if len(parts) == 1:
+            return np.asarray(next(iter(parts.values())), np.float64)
+        w = (
+            stores.cast(pl.String)
+            .replace_strict(self.recursive_weight, default=self.default_weight,
+                            return_dtype=pl.Float64)
+            .fill_null(self.default_weight)
+            .to_numpy()
+        )  # fmt: skip
+        return (1.0 - w) * parts[DIRECT] + w * parts[RECURSIVE]
+
+    def predict_parts(self, frame: pl.DataFrame) -> dict[str, np.ndarray]:
+        """Each part's one-step predictions of rows that carry every input column."""
+        groups = self.group_of(frame.get_column("store_id"))
+        out: dict[str, np.ndarray] = {}
+        for g in np.unique(groups):
+            sel = groups == g
+            member = self.members[str(g)]
+            sub = frame.filter(pl.Series(sel))
+            for k, b in member.boosters.items():
+                out.setdefault(k, np.zeros(frame.height))[sel] = predict_booster(
+                    b, sub, member.specs[k], member.iterations.get(k)
+                )
+        return out
+
+    def predict(self, frame: pl.DataFrame) -> np.ndarray:
+        """One-step blended predictions (the pyfunc's ``predict``)."""
+        return self.combine(self.predict_parts(frame), frame.get_column("store_id"))
+
+    def forecast_parts(self, rows: pl.DataFrame, history: np.ndarray) -> dict[str, np.ndarray]:
+        """Each part's horizon forecast of ``rows`` (every series x the horizon days, sorted by
+        id, d), each series by its group's member; ``history`` in the same series order."""
+        n = history.shape[0]
+        if n == 0 or rows.height % n:
+            raise ValueError(f"{rows.height} rows do not cover {n} series x whole days")
+        days = rows.height // n
+        series_group = self.group_of(rows.get_column("store_id").gather_every(days))
+        out: dict[str, np.ndarray] = {}
+        for g in np.unique(series_group):
+            sel = series_group == g
+            row_sel = np.repeat(sel, days)
+            parts = self.members[str(g)].forecast_parts(rows.filter(pl.Series(row_sel)),
+                                                        history[sel])  # fmt: skip
+            for k, v in parts.items():
+                out.setdefault(k, np.zeros(rows.height))[row_sel] = v
+        return out
+
+    def forecast(self, rows: pl.DataFrame, history: np.ndarray) -> np.ndarray:
+        """Blended horizon forecast (see :meth:`forecast_parts`)."""
+        return self.combine(self.forecast_parts(rows, history), rows.get_column("store_id"))
+
+    def importance(self) -> pl.DataFrame:
+        """feature, gain, split summed over every member's parts, each part weighted by its
+        mean blend weight."""
+        mean_w = float(np.mean(list(self.recursive_weight.values()) or [self.default_weight]))
+        part_w = {DIRECT: 1.0 - mean_w, RECURSIVE: mean_w}
+        frames = [
+            importance_frame(b).with_columns(pl.col("gain") * part_w.get(k, 1.0),
+                                             pl.col("split") * part_w.get(k, 1.0))
+            for m in self.members.values() for k, b in m.boosters.items()
+        ]  # fmt: skip
+        return (
+            pl.concat(frames)
+            .group_by("feature")
+            .agg(pl.col("gain").sum(), pl.col("split").sum().round(0).cast(pl.Int64))
+            .sort("gain", descending=True)
+        )
+
+
+def fit_model(
+    frame: pl.DataFrame,
+    specs: Mapping[str, ModelSpec],
+    params: Mapping[str, Any],
+    rounds: Mapping[str, int],
+    mask: pl.Series,
+) -> DemandModel:
+    """Train every part (``rounds[part]`` trees) on the rows of ``frame`` where ``mask`` is true."""
+    boosters = {k: fit_booster(frame, s, params, rounds[k], mask) for k, s in specs.items()}
+    return DemandModel(boosters, dict(specs))

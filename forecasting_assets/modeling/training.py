@@ -1,0 +1,532 @@
+"""The training workflow: backtest on the fold plan, choices on the mean over folds, the final
+model, MLflow logging, registration and the promotion gate.
+
+The MLflow access is passed in (any object with ``start_run()`` and ``client()``, like the
+Dagster ``mlflow`` resource), so the workflow runs the same from tests, benchmarks and Dagster.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Protocol
+
+import mlflow
+import numpy as np
+import polars as pl
+from mlflow.models import infer_signature
+
+from forecasting_assets import contracts
+from forecasting_assets.modeling import registry
+from forecasting_assets.modeling.backtest import (
+    Fold,
+    Panel,
+    backtest_baselines,
+    build_panel,
+    fold_definition,
+    headline,
+    metrics_frame,
+    score_rows,
+    wrmsse_of,
+)
+from forecasting_assets.modeling.baselines import seasonal_naive
+from forecasting_assets.modeling.boosters import lgb_params
+from forecasting_assets.modeling.config import TrainingSettings
+from forecasting_assets.modeling.family import GLOBAL, ModelFamily, store_groups
+from forecasting_assets.modeling.predict import LightGBMDemandModel, write_model_artifacts
+from forecasting_assets.modeling.quantiles import QUANTILES, ConformalQuantiles, coverage_rows
+from forecasting_assets.modeling.recent import CONTEXT_DAYS, RECENT_COLUMNS, with_recent_features
+from forecasting_assets.modeling.selection import BlendChoice, FoldScorer, choose_blend
+from forecasting_assets.modeling.spec import ModelSpec, model_specs
+from forecasting_assets.modeling.train import (
+    Encoder,
+    FoldOutput,
+    GroupTraining,
+    assemble_folds,
+    blend_parts,
+    train_group,
+)
+from forecasting_assets.settings import write_parquet_atomic
+
+logger = logging.getLogger(__name__)
+
+MODEL = contracts.MODEL_KEY
+AGG_CALIBRATION_LEVELS: tuple[str, ...] = tuple(contracts.M5_LEVELS)[:-1]
+"""Levels whose aggregated backtest errors calibrate the aggregated quantiles (all but bottom)."""
+MIN_TRAIN_DAYS = 364
+
+
+class MLflowLike(Protocol):
+    """What the workflows need from the MLflow resource."""
+
+    def start_run(self, run_name: str | None = None, tags: dict[str, Any] | None = None) -> Any: ...
+
+    def client(self) -> Any: ...
+
+
+def data_version(panel: Panel) -> str:
+    """Content fingerprint of the history (sales, prices, ids) the model was scored on."""
+    h = hashlib.blake2b(digest_size=12)
+    h.update("|".join(panel.hierarchy["id"].cast(pl.String).to_list()).encode())
+    h.update(np.ascontiguousarray(panel.sales).tobytes())
+    h.update(np.ascontiguousarray(panel.price).tobytes())
+    return f"d{panel.first_day}-d{panel.last_day}-{h.hexdigest()}"
+
+
+def effective_train_start(
+    requested: int,
+    folds: Sequence[Fold],
+    first_day: int,
+    n_series: int = 1,
+    max_window_rows: int = 0,
+) -> int:
+    """The first training day: as requested, but
+
+    * later if the window (with the recent-feature context and the horizon) would hold more than
+      ``max_window_rows`` series-days (``> 0``): a memory bound for very large data;
+    * earlier if the first fold would have less than a year of training days (small data);
+    * never before the first day.
+    """
+    start = requested
+    last = max(folds, key=lambda f: f.end)
+    if max_window_rows > 0:
+        window_end = last.end + last.horizon  # the horizon rows are loaded too
+        start = max(start, window_end + CONTEXT_DAYS + 1 - max_window_rows // max(n_series, 1))
+    first_origin = min(f.origin for f in folds)
+    return max(first_day, min(start, first_origin - MIN_TRAIN_DAYS + 1))
+
+
+def baseline_metrics_for(
+    panel: Panel, folds: list[Fold], given: pl.DataFrame | None
+) -> pl.DataFrame:
+    """The baselines' backtest metrics on ``folds``: reuse ``given`` (the baselines asset) if it was
+    scored on the same folds (checked via seasonal naive), else recompute."""
+    if given is not None and given.height:
+        try:
+            if sorted(set(given["fold"].to_list())) != [f.k for f in folds]:
+                raise KeyError("different folds")
+            for fold in folds:
+                ev = panel.evaluator(fold)
+                sn = ev.score(
+                    panel.actuals(fold), seasonal_naive(panel.history(fold.origin), fold.horizon)
+                )["all"]
+                if not math.isclose(sn, wrmsse_of(given, "seasonal_naive", fold.k), rel_tol=1e-9):
+                    raise KeyError("different folds")
+            return given
+        except KeyError:
+            logger.info("baseline metrics were scored on other folds/data: recomputing")
+    return backtest_baselines(panel, folds)
+
+
+@dataclass
+class TrainingResult:
+    """What a training produced (returned to Dagster as the asset's JSON value)."""
+
+    run_id: str
+    model_version: str
+    promoted: bool
+    promotion_reason: str
+    champion_version: str | None
+    data_version: str
+    folds: list[list[int]]
+    wrmsse: float
+    """Mean WRMSSE over the folds."""
+    wrmsse_seasonal_naive: float
+    wrmsse_ratio: float
+    """The headline: mean over the folds of the WRMSSE ratio to seasonal naive."""
+    wrmsse_ratio_min: float
+    wrmsse_ratio_max: float
+    fold_ratios: dict[str, float]
+    part_ratios: dict[str, float]
+    rounds: dict[str, int]
+    recursive_weight: dict[str, float]
+    level_wrmsse: dict[str, float]
+    """Mean WRMSSE over the folds per M5 level."""
+    baseline_ratios: dict[str, float]
+    """Each baseline's mean ratio to seasonal naive over the folds."""
+    prediction_stats: dict[str, float]
+    coverage_80: float
+    """Mean 80 % interval coverage over the folds (each calibrated on the others)."""
+    seconds: dict[str, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable dict."""
+        return asdict(self)
+
+
+def _prediction_stats(values: np.ndarray) -> dict[str, float]:
+    v = np.asarray(values, np.float64)
+    finite = np.isfinite(v)
+    return {
+        "n": float(v.size),
+        "n_non_finite": float((~finite).sum()),
+        "n_negative": float((v[finite] < 0).sum()),
+        "min": float(v[finite].min()) if finite.any() else float("nan"),
+        "max": float(v[finite].max()) if finite.any() else float("nan"),
+        "mean": float(v[finite].mean()) if finite.any() else float("nan"),
+    }
+
+
+def _choose(
+    outputs: list[FoldOutput], scorer: FoldScorer, series_store: np.ndarray, s: TrainingSettings
+) -> BlendChoice:
+    choice = choose_blend(outputs, scorer, series_store, per_store=s.per_store_weights)
+    if s.recursive_weight is None or len(choice.rounds) < 2:
+        return choice
+    fixed = dict.fromkeys(choice.recursive_weight, float(s.recursive_weight))
+    w = np.array([fixed[x] for x in series_store.tolist()])
+    mean = scorer.mean_ratio({o.fold.k: o.blend(choice.rounds, w) for o in outputs})
+    return BlendChoice(choice.rounds, fixed, mean, choice.part_mean_ratio)
+
+
+def calibrate_quantiles(
+    panel: Panel, forecasts: dict[int, np.ndarray], folds: Sequence[Fold], n_bins: int
+) -> tuple[ConformalQuantiles, pl.DataFrame]:
+    """The quantile calibration from every fold, and each fold's coverage from a calibration fitted
+    on the other folds."""
+    by_k = {f.k: f for f in folds}
+    cov_rows: list[dict[str, object]] = []
+    for k, fc in forecasts.items():
+        others = [j for j in forecasts if j != k] or [k]
+        cal = ConformalQuantiles.fit(
+            np.concatenate([forecasts[j].ravel() for j in others]),
+            np.concatenate([panel.actuals(by_k[j]).ravel() for j in others]),
+            QUANTILES, n_bins,
+        )  # fmt: skip
+        cov_rows.extend(coverage_rows(MODEL, k, panel.actuals(by_k[k]), cal.predict(fc)))
+    level_pairs: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = {
+        lv: ([], []) for lv in AGG_CALIBRATION_LEVELS
+    }
+    for k, fc in forecasts.items():
+        ev = panel.evaluator(by_k[k])
+        for lv in AGG_CALIBRATION_LEVELS:
+            level_pairs[lv][0].append(ev.levels[lv].aggregate(fc))
+            level_pairs[lv][1].append(ev.levels[lv].aggregate(panel.actuals(by_k[k])))
+    calibration = ConformalQuantiles.fit(
+        np.concatenate([f.ravel() for f in forecasts.values()]),
+        np.concatenate([panel.actuals(by_k[k]).ravel() for k in forecasts]),
+        QUANTILES, n_bins,
+        level_pairs={lv: (np.concatenate(f), np.concatenate(a)) for lv, (f, a) in level_pairs.items()},
+    )  # fmt: skip
+    coverage = pl.DataFrame(cov_rows, schema={
+        "model": pl.String, "fold": pl.Int32, "kind": pl.String, "quantile": pl.Float64,
+        "coverage": pl.Float64, "coverage_strict": pl.Float64})  # fmt: skip
+    return calibration, coverage
+
+
+def fold_forecast_frame(
+    panel: Panel, folds: Sequence[Fold], forecasts: dict[int, np.ndarray]
+) -> pl.DataFrame:
+    """One row per series x fold day: ``id, fold, d, forecast, actual`` (the backtest's forecasts,
+    for the inventory validation and outside scoring)."""
+    ids = panel.hierarchy["id"]
+    frames = []
+    for f in folds:
+        n, h = forecasts[f.k].shape
+        frames.append(
+            pl.DataFrame(
+                {
+                    "id": ids.gather(np.repeat(np.arange(n), h)),
+                    "fold": np.full(n * h, f.k, np.int16),
+                    "d": np.tile(np.arange(f.start, f.end + 1, dtype=np.int16), n),
+                    "forecast": forecasts[f.k].ravel().astype(np.float32),
+                    "actual": panel.actuals(f).ravel().astype(np.float32),
+                }
+            )
+        )
+    return pl.concat(frames)
+
+
+@dataclass
+class TrainingPlan:
+    """What every group's training shares, fixed before any model is trained: the panel, folds,
+    model groups, training window, specs and LightGBM parameters."""
+
+    settings: TrainingSettings
+    panel: Panel
+    folds: list[Fold]
+    groups: dict[str, str]
+    """store -> the group whose member serves it (the store itself, or :data:`GLOBAL`)."""
+    columns: list[str]
+    start_d: int
+    specs: dict[str, ModelSpec]
+    params: dict[str, Any]
+
+    @property
+    def series_store(self) -> np.ndarray:
+        """The store of every panel series."""
+        return self.panel.hierarchy["store_id"].cast(pl.String).to_numpy()
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """Identity of everything a group's training depends on (data, folds, window, specs,
+        parameters): a group trained elsewhere is reused only under the same fingerprint."""
+        doc = {
+            "settings": asdict(self.settings), "data": data_version(self.panel),
+            "folds": fold_definition(self.folds), "groups": self.groups, "start": self.start_d,
+            "specs": {k: v.to_dict() for k, v in self.specs.items()}, "params": self.params,
+        }  # fmt: skip
+        return hashlib.blake2b(json.dumps(doc, sort_keys=True, default=str).encode(),
+                               digest_size=12).hexdigest()  # fmt: skip
+
+    def serves(self, group: str) -> list[str]:
+        """The stores a group's member serves."""
+        return [s for s, g in self.groups.items() if g == group]
+
+    def group_rows(self, features: pl.LazyFrame, group: str) -> pl.DataFrame:
+        """The rows a group's member learns from (one store's, or every store's for the global
+        model) with the recent features: one group at a time bounds the memory."""
+        rows = features.filter(pl.col("d") >= self.start_d - CONTEXT_DAYS)
+        if group != GLOBAL:
+            rows = rows.filter(pl.col("store_id").cast(pl.String) == group)
+        return with_recent_features(rows.select(self.columns).collect())
+
+    def train(
+        self, features: pl.LazyFrame, group: str, encoder: Encoder | None = None
+    ) -> GroupTraining:
+        """Backtest and final model of one group (a store partition's work in the scale-out
+        location); its share of ``max_train_rows`` follows its share of the series."""
+        s = self.settings
+        share = (
+            1.0 if group == GLOBAL else float(np.isin(self.series_store, self.serves(group)).mean())
+        )
+        trained = train_group(
+            self.group_rows(features, group), group, self.serves(group), self.folds, self.specs,
+            self.params, s.num_boost_round, self.start_d, self.panel.last_day, encoder,
+            round(s.max_train_rows * share), s.seed,
+        )  # fmt: skip
+        trained.plan = self.fingerprint
+        return trained
+
+
+def plan_training(
+    features: pl.LazyFrame | pl.DataFrame,
+    sales_long: pl.LazyFrame | pl.DataFrame,
+    feature_columns: Sequence[str],
+    categorical_columns: Sequence[str],
+    settings: TrainingSettings,
+    extra_columns: Sequence[str] = (),
+) -> TrainingPlan:
+    """The shared plan of a training on ``sales_long`` and ``features``."""
+    panel = build_panel(sales_long)
+    folds = settings.fold_plan().folds(panel.last_day, panel.first_day)
+    stores, counts = np.unique(panel.hierarchy["store_id"].cast(pl.String).to_numpy(),
+                               return_counts=True)  # fmt: skip
+    per_store = dict(zip(stores.tolist(), counts.tolist(), strict=True))
+    groups = store_groups(per_store, settings.min_store_series)
+    largest = max(panel.hierarchy.height if g == GLOBAL else per_store[g] for g in groups.values())
+    schema = features.lazy().collect_schema()
+    columns = list(dict.fromkeys(["id", "d", "sales", "is_launched", "store_id", *feature_columns,
+                                  *[c for c in extra_columns if c in schema]]))  # fmt: skip
+    start_d = effective_train_start(settings.train_start_d, folds, panel.first_day, largest,
+                                    settings.max_window_rows)  # fmt: skip
+    specs = model_specs(
+        {**{c: schema[c] for c in columns}, **dict.fromkeys(RECENT_COLUMNS, pl.Float32())},
+        feature_columns, categorical_columns, settings.parts,
+    )  # fmt: skip
+    params = lgb_params(settings.params, seed=settings.seed, num_threads=settings.num_threads)
+    return TrainingPlan(settings, panel, folds, groups, columns, start_d, specs, params)
+
+
+def run_training(
+    features: pl.LazyFrame | pl.DataFrame,
+    sales_long: pl.LazyFrame | pl.DataFrame,
+    feature_columns: Sequence[str],
+    categorical_columns: Sequence[str],
+    settings: TrainingSettings,
+    mlflow_resource: MLflowLike,
+    exports_dir: Path,
+    encoder: Encoder | None = None,
+    baseline_metrics: pl.DataFrame | None = None,
+    catalog_path: Path | None = None,
+    extra_columns: Sequence[str] = (),
+    trained: Sequence[GroupTraining] = (),
+) -> TrainingResult:
+    """Backtest on the fold plan, choose trees and blend weights on the mean over the folds, train
+    the final model, log it to MLflow, register it and apply the gate.
+
+    ``trained``: groups already trained elsewhere (the scale-out location's store partitions);
+    the others are trained here, one at a time.
+    Any exception ends the MLflow run as FAILED before the alias is touched. Exports
+    (backtest_metrics.parquet, interval_coverage.parquet) are written only after success.
+    """
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    plan = plan_training(features, sales_long, feature_columns, categorical_columns, settings,
+                         extra_columns)  # fmt: skip
+    panel, folds, groups, specs, params = (
+        plan.panel,
+        plan.folds,
+        plan.groups,
+        plan.specs,
+        plan.params,
+    )
+    start_d, series_store = plan.start_d, plan.series_store
+    dv = data_version(panel)
+    fdef = fold_definition(folds)
+    timings["plan"] = time.perf_counter() - t0
+
+    with mlflow_resource.start_run(run_name="demand_model", tags={"data_version": dv}) as run:
+        run_id = run.info.run_id
+        mlflow.log_params(
+            {
+                "train_start_d": start_d,
+                "train_start_d_requested": settings.train_start_d,
+                "train_end_d": panel.last_day,
+                "horizon": settings.horizon,
+                "n_folds": len(folds),
+                "fold_definition": fdef,
+                "num_boost_round": settings.num_boost_round,
+                "parts": ",".join(settings.parts),
+                "recursive_weight": settings.recursive_weight,
+                "per_store_weights": settings.per_store_weights,
+                "min_store_series": settings.min_store_series,
+                "model_groups": json.dumps(groups),
+                "max_train_rows": settings.max_train_rows,
+                "max_window_rows": settings.max_window_rows,
+                "n_series": panel.hierarchy.height,
+                "feature_columns": json.dumps(sorted({c for s in specs.values()
+                                                       for c in s.feature_columns})),
+                **{f"lgb_{k}": v for k, v in params.items()},
+            }
+        )  # fmt: skip
+        # 1. Walk-forward backtest of the model's parts; the baselines on the same folds.
+        t = time.perf_counter()
+        key = plan.fingerprint
+        done = {g.group: g for g in trained if g.plan == key}
+        logger.info("groups trained elsewhere: %s", sorted(done) or "none")
+        trainings = [done.get(g) or plan.train(features.lazy(), g, encoder)
+                     for g in sorted(set(groups.values()))]  # fmt: skip
+        outputs = assemble_folds(trainings, panel, folds)
+        timings["backtest_and_final_models"] = time.perf_counter() - t
+        t = time.perf_counter()
+        base = baseline_metrics_for(panel, folds, baseline_metrics)
+        # 2. Trees and blend weights chosen on the mean over the folds.
+        scorer = FoldScorer(panel, folds)
+        choice = _choose(outputs, scorer, series_store, settings)
+        w_series = np.array([choice.recursive_weight[s] for s in series_store.tolist()])
+        forecasts = {o.fold.k: o.blend(choice.rounds, w_series) for o in outputs}
+        rows: list[dict[str, object]] = []
+        for out in outputs:
+            ev, actual = panel.evaluator(out.fold), panel.actuals(out.fold)
+            rows.extend(score_rows(MODEL, out.fold, ev, actual, forecasts[out.fold.k]))
+            for part, trees in choice.rounds.items():
+                rows.extend(score_rows(f"{MODEL}_{part}", out.fold, ev, actual,
+                                       out.parts[part][trees]))  # fmt: skip
+        model_metrics = metrics_frame(rows)
+        all_metrics = pl.concat([model_metrics, base.select(model_metrics.columns)])
+        head = headline(all_metrics, MODEL)
+        calibration, coverage = calibrate_quantiles(panel, forecasts, folds,
+                                                    settings.quantile_bins)  # fmt: skip
+        timings["scoring"] = time.perf_counter() - t
+
+        main = model_metrics.filter(pl.col("model") == MODEL)
+        level_wr = {lv: float(v) for lv, v in main.group_by("level").agg(pl.col("wrmsse").mean())
+                    .sort("level").iter_rows()}  # fmt: skip
+        bottom = (
+            main.filter(pl.col("level") == "all")
+            .select(pl.col("mae", "rmse", "bias").mean())
+            .row(0, named=True)
+        )
+        cov80 = coverage.filter((pl.col("kind") == "interval") & (pl.col("quantile") == 0.8))
+        cov80_value = float(cov80["coverage"].mean()) if cov80.height else float("nan")  # type: ignore[arg-type]
+        baseline_ratios = {m: headline(all_metrics, m).ratio_mean
+                           for m in base["model"].unique().sort().to_list()}  # fmt: skip
+        part_ratios = {p: headline(all_metrics, f"{MODEL}_{p}").ratio_mean for p in choice.rounds}
+        mlflow.log_metrics(
+            {
+                "wrmsse": head.wrmsse_mean,
+                "wrmsse_seasonal_naive": head.baseline_wrmsse_mean,
+                "wrmsse_ratio": head.ratio_mean,
+                "wrmsse_ratio_min": head.ratio_min,
+                "wrmsse_ratio_max": head.ratio_max,
+                "mae": float(bottom["mae"]),
+                "rmse": float(bottom["rmse"]),
+                "bias": float(bottom["bias"]),
+                "coverage_80": cov80_value,
+                **{f"wrmsse_ratio_fold{k}": v for k, v in head.ratios.items()},
+                **{f"wrmsse_ratio_{MODEL}_{p}": v for p, v in part_ratios.items()},
+                **{f"wrmsse_ratio_{m}": v for m, v in baseline_ratios.items()},
+                **{f"rounds_{p}": float(v) for p, v in choice.rounds.items()},
+                **{f"wrmsse_{r['model']}_fold{r['fold']}_{r['level']}": float(r["wrmsse"])
+                   for r in all_metrics.iter_rows(named=True)},
+            }
+        )  # fmt: skip
+        mlflow.log_dict({"rounds": choice.rounds, "recursive_weight": choice.recursive_weight,
+                         "part_mean_ratio": choice.part_mean_ratio}, "blend_choice.json")  # fmt: skip
+
+        # 3. The final members (trained on all history) with the chosen trees and weights.
+        for g in trainings:
+            g.member.iterations = dict(choice.rounds)
+        model = ModelFamily({g.group: g.member for g in trainings}, groups,
+                            choice.recursive_weight, float(np.mean(w_series)))  # fmt: skip
+        horizon_pred = np.concatenate([
+            blend_parts(g.horizon_parts, choice.rounds,
+                        np.array([choice.recursive_weight[s] for s in g.stores])).ravel()
+            for g in trainings
+        ])  # fmt: skip
+        stats = _prediction_stats(
+            np.concatenate([horizon_pred, *[f.ravel() for f in forecasts.values()]])
+        )
+
+        # 4. Log artifacts and the pyfunc model; register; gate.
+        t = time.perf_counter()
+        imp = model.importance()
+        mlflow.log_dict({r["feature"]: {"gain": r["gain"], "split": r["split"]} for r in imp.iter_rows(named=True)},
+                        "feature_importance.json")  # fmt: skip
+        mlflow.log_dict(calibration.to_dict(), "quantile_calibration.json")
+        if catalog_path is not None and Path(catalog_path).exists():
+            mlflow.log_artifact(str(catalog_path))
+        with tempfile.TemporaryDirectory() as tmp:
+            for frame, name in ((all_metrics, contracts.BACKTEST_METRICS_FILE),
+                                (coverage, contracts.INTERVAL_COVERAGE_FILE)):  # fmt: skip
+                frame.write_parquet(Path(tmp) / name)
+                mlflow.log_artifact(str(Path(tmp) / name))
+            arts = write_model_artifacts(Path(tmp) / "model", model, calibration.to_dict())
+            example = model.input_spec.input_frame(trainings[-1].example)
+            signature = infer_signature(example, model.predict(pl.from_pandas(example)))
+            info = mlflow.pyfunc.log_model(
+                name="model", python_model=LightGBMDemandModel(), artifacts=arts, signature=signature,
+                input_example=example, registered_model_name=contracts.MODEL_NAME,
+                pip_requirements=["lightgbm", "polars", "numpy", "pandas", "mlflow"],
+            )  # fmt: skip
+        version = str(info.registered_model_version)
+        client = mlflow_resource.client()
+        registry.tag_version(client, version, {
+            registry.TAG_WRMSSE: repr(head.wrmsse_mean), registry.TAG_DATA_VERSION: dv,
+            registry.TAG_FOLDS: fdef, "wrmsse_ratio": repr(head.ratio_mean),
+            "wrmsse_seasonal_naive": repr(head.baseline_wrmsse_mean), "run_id": run_id,
+            "train_start_d": start_d, "train_end_d": panel.last_day})  # fmt: skip
+        champion = registry.get_champion(client)
+        decision = registry.decide(head.wrmsse_mean, dv, fdef, champion)
+        registry.apply_decision(client, version, decision)
+        mlflow.set_tags({"promotion": "promoted" if decision.promote else "rejected",
+                         "promotion_reason": decision.reason, "model_version": version})  # fmt: skip
+        timings["mlflow"] = time.perf_counter() - t
+
+    exports_dir = Path(exports_dir)
+    write_parquet_atomic(all_metrics, exports_dir / contracts.BACKTEST_METRICS_FILE)
+    write_parquet_atomic(coverage, exports_dir / contracts.INTERVAL_COVERAGE_FILE)
+    write_parquet_atomic(fold_forecast_frame(panel, folds, forecasts),
+                         exports_dir / contracts.BACKTEST_FORECASTS_FILE)  # fmt: skip
+    timings["total"] = time.perf_counter() - t0
+    return TrainingResult(
+        run_id=run_id, model_version=version, promoted=decision.promote,
+        promotion_reason=decision.reason,
+        champion_version=version if decision.promote else (champion.version if champion else None),
+        data_version=dv, folds=[[f.k, f.start, f.end] for f in folds],
+        wrmsse=head.wrmsse_mean, wrmsse_seasonal_naive=head.baseline_wrmsse_mean,
+        wrmsse_ratio=head.ratio_mean, wrmsse_ratio_min=head.ratio_min,
+        wrmsse_ratio_max=head.ratio_max, fold_ratios={str(k): v for k, v in head.ratios.items()},
+        part_ratios=part_ratios, rounds=choice.rounds, recursive_weight=choice.recursive_weight,
+        level_wrmsse=level_wr, baseline_ratios=baseline_ratios, prediction_stats=stats,
+        coverage_80=cov80_value, seconds=timings,
+    )  # fmt: skip

@@ -1,0 +1,168 @@
+"""The forecast index and id resolution (pure, no server)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import api_fixtures as fx
+import numpy as np
+import polars as pl
+import pytest
+
+from forecasting_api.services.errors import LoadError, PredictionError
+from forecasting_api.services.feature_source import FeatureSource
+from forecasting_api.services.forecast_index import ForecastIndex
+from forecasting_api.services.model_bundle import calibration_from, conformal_interval
+from forecasting_api.services.predictor import Query, poisson_interval, predict
+from forecasting_api.services.snapshot import Snapshot
+
+D0 = dt.date(2016, 5, 23)
+NOW = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+
+
+def _frame() -> pl.DataFrame:
+    ids = ["A_1_001_CA_1"] * 3 + ["B_2_002_TX_10"] * 3
+    dates = [
+        D0,
+        D0 + dt.timedelta(1),
+        D0 + dt.timedelta(2),
+        D0,
+        D0 + dt.timedelta(2),
+        D0 + dt.timedelta(5),
+    ]  # second series has gaps
+    df = fx.forecasts_from_points(ids, dates, np.arange(1.0, 7.0), "9")
+    return df.sample(fraction=1.0, shuffle=True, seed=4)  # order must not matter
+
+
+def test_lookup_contiguous_gappy_and_missing() -> None:
+    idx = ForecastIndex.from_frame(_frame(), Path("forecasts.parquet"), "v")
+    snap = Snapshot.compose(idx, None, None, {})
+    qs = [
+        Query("A_1_001_CA_1", None, D0 + dt.timedelta(1)),
+        Query("B_2_002", "TX_10", D0 + dt.timedelta(5)),
+        Query("B_2_002_TX_10", None, D0 + dt.timedelta(2)),
+    ]
+    out = predict(snap, qs, NOW)
+    assert [o["predicted_sales"] for o in out] == [2.0, 6.0, 5.0]
+    assert out[1]["store_id"] == "TX_10" and out[1]["item_id"] == "B_2_002"
+    assert all(o["model_version"] == "9" and o["timestamp"] == "2026-01-01T00:00:00Z" for o in out)
+    pos = np.array([idx.series_pos["B_2_002_TX_10"]] * 4)
+    e0 = (D0 - dt.date(1970, 1, 1)).days
+    rows = idx.rows(pos, np.array([e0, e0 + 1, e0 + 35, e0 - 1]))  # hit, gap, beyond, before
+    assert rows.tolist()[1:] == [-1, -1, -1]
+    assert idx.pred[rows[0]] == 4.0
+    # a gap day without features or model: 503 with a clear message
+    with pytest.raises(PredictionError) as err:
+        predict(snap, [Query("B_2_002_TX_10", None, D0 + dt.timedelta(1))], NOW)
+    assert err.value.status == 503 and "not in the batch forecasts" in err.value.message
+    with pytest.raises(PredictionError) as err:
+        predict(snap, [Query("A_1_001_CA_1", None, D0 + dt.timedelta(40))], NOW)
+    assert err.value.status == 422 and "beyond the forecast horizon" in err.value.message
+
+
+def test_resolution_prefers_longest_store_suffix() -> None:
+    df = pl.concat(
+        [
+            fx.forecasts_from_points(["X_1_001_TX_1"], [D0], np.array([1.0]), "1"),
+            fx.forecasts_from_points(["X_1_001_TX_10"], [D0], np.array([2.0]), "1"),
+        ]
+    ).with_columns(pl.Series("store_id", ["TX_1", "TX_10"]), pl.lit("X_1_001").alias("item_id"))
+    snap = Snapshot.compose(ForecastIndex.from_frame(df, Path("f"), "v"), None, None, {})
+    assert snap.resolve("X_1_001_TX_10", None).store_id == "TX_10"
+    assert snap.resolve("X_1_001_TX_1", None).store_id == "TX_1"
+    assert snap.resolve("X_1_001", "TX_10").series_id == "X_1_001_TX_10"
+
+
+def test_malformed_forecasts_are_rejected() -> None:
+    with pytest.raises(LoadError, match="missing columns"):
+        ForecastIndex.from_frame(pl.DataFrame({"id": ["a"]}), Path("f.parquet"), "v")
+    with pytest.raises(LoadError, match="no rows"):
+        ForecastIndex.from_frame(_frame().head(0), Path("f.parquet"), "v")
+
+
+def test_poisson_interval_brackets_the_mean() -> None:
+    mu = np.array([0.0, 0.3, 2.0, 25.0])
+    lo, hi = poisson_interval(mu)
+    assert lo.tolist()[0] == 0.0 and hi.tolist()[0] == 0.0
+    assert np.all(lo <= mu) and np.all(hi >= mu)
+    assert hi[3] - lo[3] > hi[2] - lo[2]
+
+
+def test_interval_from_calibration_uses_q10_q90_by_bin() -> None:
+    cal = {
+        "quantiles": [0.05, 0.1, 0.5, 0.9, 0.95],
+        "edges": [1.0],
+        "residuals": [[-1, -0.5, 0, 1, 2], [-3, -2, 0, 4, 6]],
+    }
+    parsed = calibration_from(cal)
+    assert parsed is not None
+    lo, hi = conformal_interval(parsed, np.array([0.5, 3.0]))
+    assert lo.tolist() == [0.0, 1.0] and hi.tolist() == [1.5, 7.0]
+    assert calibration_from({"quantiles": [0.1]}) is None
+    assert calibration_from(None) is None
+
+
+@pytest.mark.parametrize("layout", ["sorted", "shuffled"])
+def test_feature_fetch_reads_series_slices_or_scans(
+    layout: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    feats = fx.make_features()
+    if layout == "shuffled":
+        feats = feats.sample(fraction=1.0, shuffle=True, seed=1)
+    (tmp_path / "assets").mkdir()
+    feats.write_parquet(tmp_path / "assets" / "features.parquet", row_group_size=100)
+    monkeypatch.setenv("FORECASTING_HOME", str(tmp_path))
+    fs = FeatureSource.load()
+    assert fs is not None
+    assert (fs.runs is not None) == (layout == "sorted")
+    day = fx.FIRST_DATE + dt.timedelta(days=40)
+    pairs = [
+        ("FOODS_3_090_WI_1", day),
+        ("HOBBIES_1_002_TX_1", day + dt.timedelta(days=7)),
+        ("FOODS_3_090_WI_1", day + dt.timedelta(days=1)),
+        ("NOPE_1_001_CA_1", day),
+    ]
+    got = fs.fetch(pairs, fx.FEATURE_COLUMNS).sort("id", "date")
+    want = (
+        feats.with_columns(pl.col("id").cast(pl.String))
+        .join(
+            pl.DataFrame(pairs, schema={"id": pl.String, "date": pl.Date}, orient="row"),
+            on=["id", "date"],
+        )
+        .select("id", "date", *fx.FEATURE_COLUMNS)
+        .sort("id", "date")
+    )
+    assert got.height == 3
+    assert got.equals(want)
+
+
+def test_feature_fetch_computes_the_recursive_models_recent_features(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Recent-sales inputs are not in the table: fetch computes them as training did."""
+    from forecasting_assets.modeling.recent import RECENT_COLUMNS, with_recent_features
+
+    feats = fx.make_features().with_columns(is_launched=pl.col("d") > 3).sort("id", "date")
+    (tmp_path / "assets").mkdir()
+    feats.write_parquet(tmp_path / "assets" / "features.parquet", row_group_size=100)
+    monkeypatch.setenv("FORECASTING_HOME", str(tmp_path))
+    fs = FeatureSource.load()
+    assert fs is not None
+    cols = ["wday", *RECENT_COLUMNS]
+    assert fs.missing([*cols, "no_such"]) == ["no_such"]
+    day = fx.FIRST_DATE + dt.timedelta(days=40)
+    pairs = [("FOODS_3_090_WI_1", day), ("HOBBIES_1_002_TX_1", day + dt.timedelta(days=9)),
+             ("FOODS_3_090_WI_1", fx.FIRST_DATE + dt.timedelta(days=2))]  # fmt: skip
+    got = fs.fetch(pairs, cols).sort("id", "date")
+    want = (
+        with_recent_features(feats)
+        .with_columns(pl.col("id").cast(pl.String))
+        .join(pl.DataFrame(pairs, schema={"id": pl.String, "date": pl.Date}, orient="row"),
+              on=["id", "date"])
+        .select("id", "date", *cols)
+        .sort("id", "date")
+    )  # fmt: skip
+    assert got.height == 3 and got["recent_mean_28"].null_count() == 1  # day 3: not launched
+    assert got.equals(want)
+    assert fs.sample(cols).columns == cols

@@ -1,0 +1,147 @@
+"""The per-store model family: routing, blending, the pyfunc round trip, and choices on folds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import polars as pl
+import pytest
+
+from forecasting_assets.modeling import boosters, family, spec, train
+from forecasting_assets.modeling.backtest import Fold
+from forecasting_assets.modeling.predict import LightGBMDemandModel, write_model_artifacts
+from forecasting_assets.modeling.recent import with_recent_features
+from forecasting_assets.modeling.selection import choose_blend
+
+STORES = ("CA_1", "TX_1")
+
+
+def _grid(n_per_store: int = 4, n_days: int = 90, seed: int = 0) -> pl.DataFrame:
+    """Two stores with very different levels: TX_1 sells 10x more than CA_1."""
+    rng = np.random.default_rng(seed)
+    ids = [f"FOODS_1_{i:03d}_{s}" for s in STORES for i in range(n_per_store)]
+    frames = []
+    for sid in ids:
+        level = 10.0 if sid.endswith("TX_1") else 1.0
+        frames.append(
+            pl.DataFrame(
+                {
+                    "id": sid,
+                    "store_id": sid[-4:],
+                    "d": np.arange(1, n_days + 1),
+                    "sales": rng.poisson(level, n_days).astype(float),
+                    "is_launched": True,
+                    "x": rng.normal(size=n_days),
+                }
+            )
+        )
+    return pl.concat(frames).with_columns(
+        pl.col("id").cast(pl.Enum(ids)),
+        pl.col("store_id").cast(pl.Enum(list(STORES))),
+        pl.col("d").cast(pl.Int16),
+    )
+
+
+def test_store_groups_give_big_stores_their_own_model() -> None:
+    assert family.store_groups({"CA_1": 500, "TX_1": 20}, 100) == {"CA_1": "CA_1", "TX_1": "*"}
+    assert family.store_groups({"CA_1": 500, "TX_1": 20}, 0) == {"CA_1": "*", "TX_1": "*"}
+
+
+@pytest.fixture(scope="module")
+def fitted() -> tuple[family.ModelFamily, pl.DataFrame]:
+    frame = with_recent_features(_grid())
+    specs = spec.model_specs(frame.schema, ["x", "store_id"], ["store_id"])
+    params = boosters.lgb_params({"min_data_in_leaf": 2, "num_leaves": 4}, num_threads=1)
+    groups = family.store_groups({"CA_1": 4, "TX_1": 4}, 4)
+    mask = train.train_mask(frame, 1, 60)
+    stores = frame["store_id"].cast(pl.String)
+    members = {
+        s: family.fit_model(
+            frame, specs, params, {"direct": 8, "recursive": 8}, mask & (stores == s)
+        )
+        for s in STORES
+    }
+    fam = family.ModelFamily(members, groups, {"CA_1": 0.0, "TX_1": 1.0})
+    return fam, frame
+
+
+def test_family_routes_each_store_to_its_own_member(
+    fitted: tuple[family.ModelFamily, pl.DataFrame],
+) -> None:
+    fam, frame = fitted
+    assert set(fam.members) == set(STORES)
+    rows = frame.filter(pl.col("d") == 61)
+    pred = fam.predict(rows)
+    tx = rows["store_id"].cast(pl.String) == "TX_1"
+    # Each store's own model learnt its level: TX_1 forecasts are ~10x CA_1's.
+    assert pred[tx.to_numpy()].mean() > 4 * pred[~tx.to_numpy()].mean()
+    # Store weights: CA_1 uses only the direct part, TX_1 only the recursive part.
+    parts = fam.predict_parts(rows)
+    np.testing.assert_allclose(pred[~tx.to_numpy()], parts["direct"][~tx.to_numpy()])
+    np.testing.assert_allclose(pred[tx.to_numpy()], parts["recursive"][tx.to_numpy()])
+    ca_only = fam.members["CA_1"].boosters["direct"]
+    spec = fam.members["CA_1"].specs["direct"]
+    np.testing.assert_allclose(
+        parts["direct"][~tx.to_numpy()],
+        boosters.predict_booster(ca_only, rows.filter(~tx), spec),
+    )
+
+
+def test_family_horizon_forecast_matches_member_forecasts(
+    fitted: tuple[family.ModelFamily, pl.DataFrame],
+) -> None:
+    fam, frame = fitted
+    rows = frame.filter(pl.col("d").is_between(61, 74)).sort("id", "d")
+    hist = train.history_matrix(frame, 60)
+    got = fam.forecast(rows, hist)
+    tx_rows = (rows["store_id"].cast(pl.String) == "TX_1").to_numpy()
+    tx_series = np.repeat([False] * 4 + [True] * 4, 1)
+    member = fam.members["TX_1"].forecast_parts(rows.filter(pl.Series(tx_rows)), hist[tx_series])
+    np.testing.assert_allclose(got[tx_rows], member["recursive"])
+
+
+def test_pyfunc_artifacts_round_trip(
+    fitted: tuple[family.ModelFamily, pl.DataFrame], tmp_path: Path
+) -> None:
+    fam, frame = fitted
+    arts = write_model_artifacts(tmp_path, fam, {"quantiles": []})
+    assert {"booster_CA_1_direct", "booster_TX_1_recursive", "spec", "calibration"} <= set(arts)
+    loaded = LightGBMDemandModel()
+    loaded.load_context(SimpleNamespace(artifacts=arts))
+    rows = frame.filter(pl.col("d") == 65)
+    np.testing.assert_allclose(loaded.predict(None, rows.to_pandas()), fam.predict(rows))
+    assert loaded.model is not None and loaded.model.recursive_weight == fam.recursive_weight
+
+
+class _Scorer:
+    """Squared error against a known truth, as a stand-in for the WRMSSE ratio."""
+
+    def __init__(self, truth: dict[int, np.ndarray]) -> None:
+        self.truth = truth
+
+    def mean_ratio(self, forecasts: dict[int, np.ndarray]) -> float:
+        return float(np.mean([np.mean((forecasts[k] - self.truth[k]) ** 2) for k in forecasts]))
+
+
+def _outputs(truth: dict[int, np.ndarray]) -> list[train.FoldOutput]:
+    """Direct part right in store A, recursive right in store B; more trees are better."""
+    outs = []
+    for k, y in truth.items():
+        d = {t: y + np.r_[0, 0, 5, 5][:, None] + 3 / t for t in (5, 10)}
+        r = {t: y + np.r_[5, 5, 0, 0][:, None] + 3 / t for t in (5, 10)}
+        outs.append(train.FoldOutput(Fold(k, 100 * k, 3), {"direct": d, "recursive": r}, 0, 0.0))
+    return outs
+
+
+def test_blend_choices_are_made_on_the_mean_over_folds() -> None:
+    rng = np.random.default_rng(0)
+    truth = {k: rng.poisson(3, (4, 3)).astype(float) for k in (1, 2, 3)}
+    stores = np.array(["A", "A", "B", "B"])
+    one = choose_blend(_outputs(truth), _Scorer(truth), stores)  # type: ignore[arg-type]
+    assert one.rounds == {"direct": 10, "recursive": 10}
+    assert one.recursive_weight == {"A": 0.5, "B": 0.5}
+    per = choose_blend(_outputs(truth), _Scorer(truth), stores, per_store=True)  # type: ignore[arg-type]
+    assert per.recursive_weight == {"A": 0.0, "B": 1.0}
+    assert per.mean_ratio < one.mean_ratio
