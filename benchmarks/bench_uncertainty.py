@@ -19,8 +19,8 @@ same times the weekday profile of the series' store x department over the last 8
     flock /tmp/heavy.lock .venv/bin/python benchmarks/bench_uncertainty.py --raw-dir ../shared/m5
     ... --point ma28 --ets-sample 200     # also time AutoETS / Theta on 200 series per fold
 
-Folds (``--origins``, default): the three most recent 28-day windows and the one before them,
-plus the windows 364 and 728 days before the forecast window (the next forecast's season).
+Folds: the pipeline's (``FoldPlan``: the four most recent 28-day windows plus the windows 364
+and 728 days before the forecast window), or ``--origins``.
 """
 
 from __future__ import annotations
@@ -31,12 +31,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-
-def default_origins(last_day: int, horizon: int = 28) -> list[int]:
-    """Four most recent windows plus the forecast window's season one and two years before."""
-    recent = [last_day - horizon * k for k in (4, 3, 2, 1)]
-    return sorted({last_day - 728, last_day - 364, *recent})
 
 
 def stand_in(history: np.ndarray, codes: np.ndarray, kind: str, horizon: int = 28) -> np.ndarray:
@@ -62,6 +56,7 @@ def main() -> None:
     ap.add_argument("--point", choices=("ma28", "ma28_weekday"), default="ma28_weekday")
     ap.add_argument("--forecasts", type=Path, default=None, help="npz of LightGBM fold forecasts")
     ap.add_argument("--ets-sample", type=int, default=0, help="time AutoETS/Theta on N series")
+    ap.add_argument("--ets-only", action="store_true", help="only the statsforecast timing")
     args = ap.parse_args()
 
     import polars as pl
@@ -70,7 +65,7 @@ def main() -> None:
     from forecasting_assets.m5.readers import find_m5_files, read_calendar, read_prices, read_sales
     from forecasting_assets.m5.transform import build_sales_long, calendar_with_day_numbers
     from forecasting_assets.modeling import baselines
-    from forecasting_assets.modeling.backtest import Fold, build_panel
+    from forecasting_assets.modeling.backtest import Fold, FoldPlan, build_panel
     from forecasting_assets.modeling.metrics import M5_QUANTILES, level_codes
     from forecasting_assets.modeling.quantiles import (
         LOWER_Q,
@@ -92,10 +87,17 @@ def main() -> None:
     )
     panel = build_panel(sales_long)
     del sales_long
-    origins = args.origins or default_origins(panel.last_day)
-    folds = [Fold(k=i + 1, origin=o, horizon=HORIZON) for i, o in enumerate(sorted(origins))]
+    if args.origins:
+        folds = [
+            Fold(k=i + 1, origin=o, horizon=HORIZON) for i, o in enumerate(sorted(args.origins))
+        ]
+    else:
+        folds = FoldPlan(horizon=HORIZON).folds(panel.last_day, panel.first_day)
     t_panel = time.perf_counter() - t0
 
+    if args.ets_only:
+        time_statistical_baselines(panel, folds, args.ets_sample or 100)
+        return
     codes, _ = level_codes(panel.hierarchy, ("store_id", "dept_id"))
     if args.forecasts is not None:
         stored = np.load(args.forecasts)

@@ -14,8 +14,10 @@ minutes at M5 scale. The reference *quantile* forecasts of the uncertainty track
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
@@ -134,15 +136,31 @@ BASELINES: dict[str, Callable[[np.ndarray, int], np.ndarray]] = {
 """Baseline name (as in backtest_metrics.parquet) -> forecasting function."""
 
 
+def _forecast_chunk(lengths: np.ndarray, y: np.ndarray, horizon: int, model: object) -> np.ndarray:
+    """``(len(lengths), horizon)`` forecasts of one statsforecast model for series stored back to
+    back in ``y`` (runs in a worker process)."""
+    import pandas as pd
+    from statsforecast import StatsForecast
+
+    frame = pd.DataFrame(
+        {
+            "unique_id": np.repeat(np.arange(lengths.size), lengths),
+            "ds": np.concatenate([np.arange(n) for n in lengths]),
+            "y": y,
+        }
+    )
+    pred = StatsForecast(models=[model], freq=1, n_jobs=1).forecast(df=frame, h=horizon)
+    pred = pred.sort_values(["unique_id", "ds"])
+    return pred[str(model)].to_numpy(np.float64).reshape(lengths.size, horizon)
+
+
 def _statsforecast(
     history: np.ndarray, horizon: int, model: object, window: int, n_jobs: int | None
 ) -> np.ndarray:
     """Forecasts of one statsforecast model fitted per series on its last ``window`` days after
     its first sale (series with fewer than :data:`MIN_STAT_DAYS` such days, or all zeros, get
-    the moving average); clipped at 0."""
-    import pandas as pd
-    from statsforecast import StatsForecast
-
+    the moving average); clipped at 0. ``n_jobs > 1`` fits chunks of series in *spawned*
+    processes (statsforecast's own pool forks, which can hang a process that has used polars)."""
     h = _as_history(history)
     tail = h[:, -window:]
     start = first_nonzero(tail)
@@ -151,18 +169,22 @@ def _statsforecast(
     if fit.size == 0:
         return out
     lengths = tail.shape[1] - start[fit]
-    keep = np.arange(tail.shape[1])[None, :] >= start[fit, None]
-    frame = pd.DataFrame(
-        {
-            "unique_id": np.repeat(np.arange(fit.size), lengths),
-            "ds": np.concatenate([np.arange(n) for n in lengths]),
-            "y": tail[fit][keep],
-        }
-    )
+    y = tail[fit][np.arange(tail.shape[1])[None, :] >= start[fit, None]]
     jobs = n_jobs if n_jobs is not None else max(1, min(2, os.cpu_count() or 1))
-    sf = StatsForecast(models=[model], freq=1, n_jobs=jobs)
-    pred = sf.forecast(df=frame, h=horizon).sort_values(["unique_id", "ds"])
-    values = pred[str(model)].to_numpy(np.float64).reshape(fit.size, horizon)
+    jobs = max(1, min(jobs, fit.size))
+    if jobs == 1:
+        values = _forecast_chunk(lengths, y, horizon, model)
+    else:
+        parts = np.array_split(np.arange(fit.size), jobs)
+        offsets = np.concatenate([[0], np.cumsum(lengths)])
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+            futures = [
+                pool.submit(_forecast_chunk, lengths[p],
+                            y[offsets[p[0]] : offsets[p[-1] + 1]], horizon, model)
+                for p in parts
+            ]  # fmt: skip
+            values = np.concatenate([f.result() for f in futures])
     out[fit] = np.clip(np.nan_to_num(values, nan=0.0), 0.0, None)
     return out
 

@@ -78,3 +78,13 @@ def test_statsforecast_baselines_on_a_weekly_pattern() -> None:
         np.testing.assert_allclose(out[0], np.tile(week, 2), atol=0.5, err_msg=name)
         # too short since the first sale: the moving average
         np.testing.assert_allclose(out[1], bl.moving_average(hist[1:], 14)[0], err_msg=name)
+
+
+@pytest.mark.slow
+def test_statsforecast_in_spawned_workers_equals_one_process() -> None:
+    import polars as pl
+
+    pl.DataFrame({"a": [1, 2, 2]}).group_by("a").len()  # polars' thread pool is up (fork-unsafe)
+    rng = np.random.default_rng(4)
+    hist = rng.poisson(2.0, (6, 120)).astype(float)
+    np.testing.assert_allclose(bl.theta(hist, 7, n_jobs=2), bl.theta(hist, 7, n_jobs=1))
