@@ -187,9 +187,7 @@ def fail_dead_runs(instance: dg.DagsterInstance, now: float) -> list[str]:
     if instance.run_launcher.supports_check_run_worker_health:
         return []
     failed = []
-    for record in instance.get_run_records(
-        dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])
-    ):
+    for record in instance.get_run_records(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])):
         run = record.dagster_run
         started = record.start_time
         if started is None or now - started < DEAD_RUN_GRACE_SECONDS:

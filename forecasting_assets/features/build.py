@@ -503,8 +503,7 @@ def build_features(
         )
     )
     lags = [
-        pl.when(_within(k)).then(pl.col("_y").shift(k)).alias(lag_name(k))
-        for k in cfg.direct_lags
+        pl.when(_within(k)).then(pl.col("_y").shift(k)).alias(lag_name(k)) for k in cfg.direct_lags
     ]
     # Two steps: window sums / shifted running sums first, then the statistics.
     sums = [*_window_sums("_p", 1, 28, "p4w", squares=False)]

@@ -20,7 +20,7 @@ from forecasting_assets.modeling.forecast import (
     hard_checks,
 )
 from forecasting_assets.modeling.predict import LightGBMDemandModel
-from forecasting_assets.modeling.quantiles import ConformalQuantiles
+from forecasting_assets.modeling.quantiles import calibration_from_dict
 from forecasting_assets.modeling.recent import CONTEXT_DAYS
 from forecasting_assets.modeling.train import Encoder, history_matrix
 from forecasting_assets.modeling.training import MLflowLike
@@ -83,7 +83,7 @@ def run_batch_forecast(
         frame = encoder(frame, last_day)
     rows = frame.filter(pl.col("d") > last_day).sort("id", "d")
     point = model.forecast(rows, history_matrix(frame, last_day))
-    cal = ConformalQuantiles.from_dict(inner.calibration)
+    cal = calibration_from_dict(inner.calibration)
     forecasts = forecast_frame(rows, point, cal, champion.version)
     failed = [c for c in hard_checks(forecasts, horizon) if not c.passed]
     if failed:

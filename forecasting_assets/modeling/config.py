@@ -33,7 +33,6 @@ class TrainingSettings:
     max_window_rows: int = 16_000_000
     seed: int = 42
     num_threads: int = 2
-    quantile_bins: int = 40
 
     def fold_plan(self) -> FoldPlan:
         """The backtest folds (shared with the baselines asset)."""

@@ -38,12 +38,18 @@ from forecasting_assets.modeling.backtest import (
     score_rows,
     wrmsse_of,
 )
-from forecasting_assets.modeling.baselines import seasonal_naive
+from forecasting_assets.modeling.baselines import (
+    naive_spread_quantiles,
+    quantiles_by_level,
+    seasonal_naive,
+    seasonal_naive_quantiles,
+)
 from forecasting_assets.modeling.boosters import lgb_params
 from forecasting_assets.modeling.config import TrainingSettings
 from forecasting_assets.modeling.family import GLOBAL, ModelFamily, store_groups
+from forecasting_assets.modeling.metrics import M5_QUANTILES
 from forecasting_assets.modeling.predict import LightGBMDemandModel, write_model_artifacts
-from forecasting_assets.modeling.quantiles import QUANTILES, ConformalQuantiles, coverage_rows
+from forecasting_assets.modeling.quantiles import QUANTILES, QuantileCalibration, coverage_rows
 from forecasting_assets.modeling.recent import CONTEXT_DAYS, RECENT_COLUMNS, with_recent_features
 from forecasting_assets.modeling.selection import BlendChoice, FoldScorer, choose_blend
 from forecasting_assets.modeling.spec import ModelSpec, model_specs
@@ -156,6 +162,10 @@ class TrainingResult:
     prediction_stats: dict[str, float]
     coverage_80: float
     """Mean 80 % interval coverage over the folds (each calibrated on the others)."""
+    wspl_ratio: float
+    """Mean over the folds of the quantiles' WSPL over seasonal naive's (each fold's quantiles
+    calibrated on the other folds)."""
+    wspl_ratio_max: float
     seconds: dict[str, float]
 
     def to_dict(self) -> dict[str, Any]:
@@ -189,38 +199,41 @@ def _choose(
 
 
 def calibrate_quantiles(
-    panel: Panel, forecasts: dict[int, np.ndarray], folds: Sequence[Fold], n_bins: int
-) -> tuple[ConformalQuantiles, pl.DataFrame]:
-    """The quantile calibration from every fold, and each fold's coverage from a calibration fitted
-    on the other folds."""
+    panel: Panel, forecasts: dict[int, np.ndarray], folds: Sequence[Fold]
+) -> tuple[QuantileCalibration, pl.DataFrame, pl.DataFrame]:
+    """The quantile calibration from every fold; and, for each fold, from a calibration fitted on
+    the other folds only: its coverage, and its WSPL over the 12 levels and the nine M5 quantiles
+    next to the two references (seasonal naive's error quantiles and the naive spread)."""
     by_k = {f.k: f for f in folds}
+    ids = panel.hierarchy["id"].cast(pl.String).to_list()
+    m5 = [QUANTILES.index(q) for q in M5_QUANTILES]
     cov_rows: list[dict[str, object]] = []
+    wspl_rows: list[dict[str, object]] = []
     for k, fc in forecasts.items():
         others = [j for j in forecasts if j != k] or [k]
-        cal = ConformalQuantiles.fit(
-            np.concatenate([forecasts[j].ravel() for j in others]),
-            np.concatenate([panel.actuals(by_k[j]).ravel() for j in others]),
-            QUANTILES, n_bins,
+        cal = QuantileCalibration.fit(
+            [forecasts[j] for j in others], [panel.actuals(by_k[j]) for j in others],
+            panel.hierarchy,
         )  # fmt: skip
-        cov_rows.extend(coverage_rows(MODEL, k, panel.actuals(by_k[k]), cal.predict(fc)))
-    level_pairs: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = {
-        lv: ([], []) for lv in AGG_CALIBRATION_LEVELS
-    }
-    for k, fc in forecasts.items():
-        ev = panel.evaluator(by_k[k])
-        for lv in AGG_CALIBRATION_LEVELS:
-            level_pairs[lv][0].append(ev.levels[lv].aggregate(fc))
-            level_pairs[lv][1].append(ev.levels[lv].aggregate(panel.actuals(by_k[k])))
-    calibration = ConformalQuantiles.fit(
-        np.concatenate([f.ravel() for f in forecasts.values()]),
-        np.concatenate([panel.actuals(by_k[k]).ravel() for k in forecasts]),
-        QUANTILES, n_bins,
-        level_pairs={lv: (np.concatenate(f), np.concatenate(a)) for lv, (f, a) in level_pairs.items()},
-    )  # fmt: skip
+        actual = panel.actuals(by_k[k])
+        cov_rows.extend(coverage_rows(MODEL, k, actual, cal.predict(fc, ids)))
+        ev, hist = panel.evaluator(by_k[k]), panel.history(by_k[k].origin)
+        candidates = {
+            MODEL: {lv: q[..., m5] for lv, q in cal.level_forecasts(fc, panel.hierarchy).items()},
+            "seasonal_naive": quantiles_by_level(ev, hist, seasonal_naive_quantiles, fc.shape[1]),
+            "naive_spread": quantiles_by_level(ev, hist, naive_spread_quantiles, fc.shape[1]),
+        }
+        wspl_rows.extend({"model": m, "fold": k, "wspl": ev.wspl(actual, q, M5_QUANTILES)}
+                         for m, q in candidates.items())  # fmt: skip
+    calibration = QuantileCalibration.fit(
+        list(forecasts.values()), [panel.actuals(by_k[k]) for k in forecasts], panel.hierarchy
+    )
     coverage = pl.DataFrame(cov_rows, schema={
         "model": pl.String, "fold": pl.Int32, "kind": pl.String, "quantile": pl.Float64,
         "coverage": pl.Float64, "coverage_strict": pl.Float64})  # fmt: skip
-    return calibration, coverage
+    wspl = pl.DataFrame(wspl_rows, schema={"model": pl.String, "fold": pl.Int32,
+                                           "wspl": pl.Float64})  # fmt: skip
+    return calibration, coverage, wspl
 
 
 def fold_forecast_frame(
@@ -428,8 +441,12 @@ def run_training(
             pl.concat([model_metrics, base.select(model_metrics.columns)]),
         )
         head = headline(all_metrics, MODEL)
-        calibration, coverage = calibrate_quantiles(panel, forecasts, folds,
-                                                    settings.quantile_bins)  # fmt: skip
+        calibration, coverage, wspl = calibrate_quantiles(panel, forecasts, folds)
+        wspl_ratio = (
+            wspl.pivot(on="model", index="fold", values="wspl")
+            .select(pl.col(MODEL) / pl.col("seasonal_naive"))
+            .to_series()
+        )
         timings["scoring"] = time.perf_counter() - t
 
         main = model_metrics.filter(pl.col("model") == MODEL)
@@ -456,6 +473,8 @@ def run_training(
                 "rmse": float(bottom["rmse"]),
                 "bias": float(bottom["bias"]),
                 "coverage_80": cov80_value,
+                "wspl_ratio": float(wspl_ratio.mean()),  # type: ignore[arg-type]
+                **{f"wspl_{r['model']}_fold{r['fold']}": r["wspl"] for r in wspl.iter_rows(named=True)},
                 **{f"wrmsse_ratio_fold{k}": v for k, v in head.ratios.items()},
                 **{f"wrmsse_ratio_{MODEL}_{p}": v for p, v in part_ratios.items()},
                 **{f"wrmsse_ratio_{m}": v for m, v in baseline_ratios.items()},
@@ -532,5 +551,6 @@ def run_training(
         wrmsse_ratio_max=head.ratio_max, fold_ratios={str(k): v for k, v in head.ratios.items()},
         part_ratios=part_ratios, rounds=choice.rounds, recursive_weight=choice.recursive_weight,
         level_wrmsse=level_wr, baseline_ratios=baseline_ratios, prediction_stats=stats,
-        coverage_80=cov80_value, seconds=timings,
+        coverage_80=cov80_value, wspl_ratio=float(wspl_ratio.mean()),  # type: ignore[arg-type]
+        wspl_ratio_max=float(wspl_ratio.max()), seconds=timings,  # type: ignore[arg-type]
     )  # fmt: skip

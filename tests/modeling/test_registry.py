@@ -173,6 +173,12 @@ def test_first_training_is_logged_registered_and_promoted(store: dict[str, Any])
     assert run.data.metrics["wrmsse_ratio"] == pytest.approx(first.wrmsse_ratio)
     assert set(first.rounds) == {"direct", "recursive"}
     assert all(0.0 <= w <= 1.0 for w in first.recursive_weight.values())
+    # Quantiles scored like the M5 uncertainty track, each fold calibrated on the others.
+    assert np.isfinite(first.wspl_ratio) and first.wspl_ratio <= first.wspl_ratio_max
+    assert run.data.metrics["wspl_ratio"] == pytest.approx(first.wspl_ratio)
+    assert {"wspl_lightgbm_fold1", "wspl_seasonal_naive_fold1", "wspl_naive_spread_fold1"} <= set(
+        run.data.metrics
+    )
     bf = pl.read_parquet(store["exports"] / "backtest_forecasts.parquet")
     assert bf.columns == ["id", "fold", "d", "forecast", "actual"]
     assert bf.height == 10 * 28 * 4 and bf["fold"].n_unique() == 4

@@ -179,6 +179,8 @@ def demand_model_asset(
                 "rounds": dg.MetadataValue.json(result.rounds),
                 "recursive_weight": dg.MetadataValue.json(result.recursive_weight),
                 "coverage_80": result.coverage_80,
+                "wspl_ratio": result.wspl_ratio,
+                "wspl_ratio_max": result.wspl_ratio_max,
                 "mlflow_run_id": result.run_id,
                 "seconds": dg.MetadataValue.json(result.seconds),
             }
