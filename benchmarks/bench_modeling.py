@@ -139,6 +139,17 @@ def main() -> None:
     print(f"\nheadline: {heads['lightgbm'].describe()}; mean WRMSSE {result.wrmsse:.4f} vs "
           f"seasonal naive {result.wrmsse_seasonal_naive:.4f}; model v{result.model_version} "
           f"promoted={result.promoted}")  # fmt: skip
+    wspl_folds = list(result.wspl["lightgbm"])
+    wspl = pl.DataFrame(
+        {"fold": wspl_folds, **{m: [v[f] for f in wspl_folds] for m, v in result.wspl.items()}}
+    ).with_columns((pl.col("lightgbm") / pl.col("seasonal_naive")).alias("ratio_to_snaive"))
+    with pl.Config(tbl_formatting="MARKDOWN", float_precision=4, tbl_hide_column_data_types=True,
+                   tbl_hide_dataframe_shape=True):  # fmt: skip
+        print("\nWSPL (12 levels, nine M5 quantiles) per fold; fold k calibrated on the others:")
+        print(wspl)
+    print(
+        f"WSPL ratio to seasonal naive: mean {result.wspl_ratio:.3f}, max {result.wspl_ratio_max:.3f}"
+    )
     print(f"choices on the mean over folds: trees {result.rounds}, recursive weight "
           f"{result.recursive_weight}")  # fmt: skip
     print(

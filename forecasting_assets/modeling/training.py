@@ -166,6 +166,8 @@ class TrainingResult:
     """Mean over the folds of the quantiles' WSPL over seasonal naive's (each fold's quantiles
     calibrated on the other folds)."""
     wspl_ratio_max: float
+    wspl: dict[str, dict[str, float]]
+    """WSPL per model (the model, ``seasonal_naive``, ``naive_spread``) and fold."""
     seconds: dict[str, float]
 
     def to_dict(self) -> dict[str, Any]:
@@ -552,5 +554,8 @@ def run_training(
         part_ratios=part_ratios, rounds=choice.rounds, recursive_weight=choice.recursive_weight,
         level_wrmsse=level_wr, baseline_ratios=baseline_ratios, prediction_stats=stats,
         coverage_80=cov80_value, wspl_ratio=float(wspl_ratio.mean()),  # type: ignore[arg-type]
-        wspl_ratio_max=float(wspl_ratio.max()), seconds=timings,  # type: ignore[arg-type]
+        wspl_ratio_max=float(wspl_ratio.max()),  # type: ignore[arg-type]
+        wspl={m: {str(r["fold"]): r["wspl"] for r in wspl.filter(pl.col("model") == m).iter_rows(named=True)}
+              for m in wspl["model"].unique().sort().to_list()},
+        seconds=timings,
     )  # fmt: skip
