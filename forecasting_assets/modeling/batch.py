@@ -89,7 +89,7 @@ def run_batch_forecast(
     if failed:
         raise ValueError(
             "forecast checks failed, exports left unchanged: "
-            + "; ".join(c.description for c in failed)
+            + "; ".join(c.message for c in failed)
         )
     aggregated = aggregate_forecasts(forecasts, cal)
     importance = model.importance()

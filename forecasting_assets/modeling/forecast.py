@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import polars as pl
 
-from forecasting_assets.contracts import BOTTOM_LEVEL, M5_LEVELS
+from forecasting_assets.contracts import BOTTOM_LEVEL, M5_LEVELS, CheckOutcome
 from forecasting_assets.modeling.quantiles import (
     LOWER_Q,
     QUANTILE_COLUMNS,
@@ -117,15 +115,6 @@ def aggregate_forecasts(forecasts: pl.DataFrame, calibration: Calibration) -> pl
             )
         frames.append(agg.with_columns(pl.lit(level).alias("level")).select(AGGREGATED_COLUMNS))
     return pl.concat(frames)
-
-
-@dataclass
-class CheckOutcome:
-    """Result of one forecast check."""
-
-    passed: bool
-    description: str
-    metadata: dict[str, Any] = field(default_factory=dict)
 
 
 def check_days_per_series(forecasts: pl.DataFrame, horizon: int = 28) -> CheckOutcome:

@@ -14,6 +14,7 @@ import polars as pl
 from pydantic import Field
 
 from forecasting_assets.contracts import FEATURE_CATALOG_FILE, HORIZON
+from forecasting_assets.defs.checks import check_result
 from forecasting_assets.defs.mlflow_resource import MLflowResource
 from forecasting_assets.modeling import forecast as fc
 from forecasting_assets.modeling.backtest import (
@@ -251,24 +252,12 @@ def batch_forecasts(
     return fc.export_frame(result.forecasts)
 
 
-def _result(
-    outcome: fc.CheckOutcome, severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR
-) -> dg.AssetCheckResult:
-    meta = {
-        k: (dg.MetadataValue.json(v) if isinstance(v, list | dict) else v)
-        for k, v in outcome.metadata.items()
-    }
-    return dg.AssetCheckResult(
-        passed=outcome.passed, severity=severity, description=outcome.description, metadata=meta
-    )
-
-
 @dg.asset_check(
     asset=batch_forecasts, blocking=True, description="Every series has exactly 28 forecast days."
 )
 def forecasts_complete(batch_forecasts: pl.DataFrame) -> dg.AssetCheckResult:
     """Exactly ``horizon`` days per series."""
-    return _result(fc.check_days_per_series(batch_forecasts))
+    return check_result(fc.check_days_per_series(batch_forecasts))
 
 
 @dg.asset_check(
@@ -276,7 +265,7 @@ def forecasts_complete(batch_forecasts: pl.DataFrame) -> dg.AssetCheckResult:
 )
 def forecasts_finite_non_negative(batch_forecasts: pl.DataFrame) -> dg.AssetCheckResult:
     """Point forecasts, bounds and quantiles finite and non-negative."""
-    return _result(fc.check_finite_non_negative(batch_forecasts))
+    return check_result(fc.check_finite_non_negative(batch_forecasts))
 
 
 @dg.asset_check(
@@ -286,7 +275,7 @@ def forecasts_finite_non_negative(batch_forecasts: pl.DataFrame) -> dg.AssetChec
 )
 def forecasts_interval_order(batch_forecasts: pl.DataFrame) -> dg.AssetCheckResult:
     """Interval and quantile ordering."""
-    return _result(fc.check_interval_order(batch_forecasts))
+    return check_result(fc.check_interval_order(batch_forecasts))
 
 
 @dg.asset_check(
@@ -301,9 +290,7 @@ def forecasts_totals_plausible(
     lf = sales_long.lazy().filter(pl.col("sales").is_not_null())
     last = lf.select(pl.col("d").max()).collect().item()
     hist = lf.filter(pl.col("d") > last - 28).select(pl.col("sales").sum()).collect().item()
-    return _result(
-        fc.check_totals_plausible(batch_forecasts, float(hist or 0.0)), dg.AssetCheckSeverity.WARN
-    )
+    return check_result(fc.check_totals_plausible(batch_forecasts, float(hist or 0.0)), warn=True)
 
 
 MODELING_ASSETS = [baselines, demand_model, batch_forecasts]
