@@ -14,6 +14,7 @@ import pytest
 
 from forecasting_assets.contracts import CHAMPION_ALIAS, M5_LEVELS, MODEL_NAME
 from forecasting_assets.defs.mlflow_resource import MLflowResource
+from forecasting_assets.defs.resources import PipelineHome
 from forecasting_assets.modeling import registry
 from forecasting_assets.modeling.batch import run_batch_forecast
 from forecasting_assets.modeling.config import TrainingSettings
@@ -96,6 +97,7 @@ def store(
         resources={
             "io_manager": AtomicParquetIOManager(base_dir=str(home / "assets")),
             "mlflow": res,
+            "home": PipelineHome(),
         },
         run_config=dg.RunConfig({"demand_model": config}),
     )

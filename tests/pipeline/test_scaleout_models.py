@@ -12,6 +12,7 @@ import pytest
 from forecasting_assets.defs.assets import modeling as assets
 from forecasting_assets.defs.io_manager import AtomicParquetIOManager
 from forecasting_assets.defs.mlflow_resource import MLflowResource
+from forecasting_assets.defs.resources import PipelineHome
 from forecasting_assets.features.build import build_features
 from forecasting_assets.m5.readers import find_m5_files, read_calendar, read_prices, read_sales
 from forecasting_assets.m5.transform import build_sales_long, calendar_with_day_numbers
@@ -56,7 +57,11 @@ def _materialize(home: Path, tables: tuple[pl.DataFrame, pl.DataFrame], scaleout
     def features_stub() -> pl.DataFrame:
         return feats
 
-    resources = {"io_manager": AtomicParquetIOManager(), "mlflow": MLflowResource()}
+    resources = {
+        "io_manager": AtomicParquetIOManager(),
+        "mlflow": MLflowResource(),
+        "home": PipelineHome(),
+    }
     config = assets.DemandModelConfig(**CONFIG)
     model = assets.demand_model
     instance = dg.DagsterInstance.ephemeral()

@@ -16,6 +16,7 @@ from pydantic import Field
 from forecasting_assets.contracts import FEATURE_CATALOG_FILE, HORIZON
 from forecasting_assets.defs.checks import check_result
 from forecasting_assets.defs.mlflow_resource import MLflowResource
+from forecasting_assets.defs.resources import PipelineHome
 from forecasting_assets.modeling import forecast as fc
 from forecasting_assets.modeling.backtest import (
     SEASONAL_LAGS,
@@ -28,7 +29,6 @@ from forecasting_assets.modeling.boosters import DEFAULT_PARAMS
 from forecasting_assets.modeling.config import TrainingSettings
 from forecasting_assets.modeling.inputs import ModelInputs
 from forecasting_assets.modeling.spec import DIRECT, RECURSIVE
-from forecasting_assets.settings import get_settings
 
 
 class BacktestConfig(dg.Config):
@@ -150,6 +150,7 @@ def demand_model_asset(
         context: dg.AssetExecutionContext,
         config: DemandModelConfig,
         mlflow: MLflowResource,
+        home: PipelineHome,
         features: pl.LazyFrame,
         sales_long: pl.LazyFrame,
         baselines: pl.DataFrame,
@@ -157,11 +158,10 @@ def demand_model_asset(
         from forecasting_assets.modeling.training import run_training  # mlflow: import on use
 
         inputs = ModelInputs()
-        settings = get_settings()
         result = run_training(
             features, sales_long, inputs.feature_columns, inputs.categorical_columns,
-            config.to_settings(), mlflow, settings.exports_dir, encoder=inputs.encode,
-            baseline_metrics=baselines, catalog_path=settings.exports_dir / FEATURE_CATALOG_FILE,
+            config.to_settings(), mlflow, home.exports_dir, encoder=inputs.encode,
+            baseline_metrics=baselines, catalog_path=home.exports_dir / FEATURE_CATALOG_FILE,
             extra_columns=inputs.encoding_keys, trained=trained() if trained else (),
         )  # fmt: skip
         context.add_output_metadata(
@@ -225,7 +225,10 @@ def demand_model_predictions_valid(demand_model: dict[str, Any]) -> dg.AssetChec
 
 @dg.asset(group_name="forecasting", kinds={"lightgbm"}, deps=[demand_model])
 def batch_forecasts(
-    context: dg.AssetExecutionContext, mlflow: MLflowResource, features: pl.LazyFrame
+    context: dg.AssetExecutionContext,
+    mlflow: MLflowResource,
+    home: PipelineHome,
+    features: pl.LazyFrame,
 ) -> pl.DataFrame:
     """The champion model's 28-day forecasts for every series, with quantiles (q005..q995) and the
     80 % interval. Writes exports/forecasts.parquet, forecasts_aggregated.parquet and
@@ -236,7 +239,7 @@ def batch_forecasts(
 
     inputs = ModelInputs()
     result = run_batch_forecast(
-        features, mlflow, get_settings().exports_dir, encoder=inputs.encode,
+        features, mlflow, home.exports_dir, encoder=inputs.encode,
         extra_columns=inputs.encoding_keys,
     )  # fmt: skip
     context.add_output_metadata(
