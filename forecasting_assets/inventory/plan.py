@@ -14,9 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from forecasting_assets.contracts import CheckOutcome
 from forecasting_assets.inventory.demand import (
     DEMAND_CLASSES,
-    classify_demand,
-    demand_statistics,
-    fit_protection_dispersion,
+    demand_distribution,
 )
 from forecasting_assets.inventory.policy import plan_inventory, resolve_parameters
 
@@ -76,47 +74,6 @@ class InventoryParams(BaseModel):
         return self.classification_days + self.level_window + longest
 
 
-def forecast_protection_demand(
-    series: pl.DataFrame,
-    matrix: np.ndarray,
-    forecasts: pl.DataFrame,
-    parameters: pl.DataFrame,
-    params: InventoryParams,
-) -> pl.DataFrame:
-    """Per series: demand class, forecast daily mean over its protection period, dispersion.
-
-    The mean is the forecast's mean over the first lead time + review days of the horizon; the
-    dispersion of the protection-period demand is fitted on ``matrix`` (the series' history).
-    """
-    recent = matrix[:, -params.classification_days :]
-    stats = demand_statistics(recent)
-    protection = (parameters["lead_time_days"] + parameters["review_days"]).round().cast(pl.Int64)
-    disp = np.ones(series.height)
-    for p in protection.unique().to_list():
-        rows = (protection == p).to_numpy()
-        disp[rows], _ = fit_protection_dispersion(
-            matrix[rows],
-            int(p),
-            level_window=params.level_window,
-            fit_days=params.classification_days,
-        )
-    periods = sorted(int(p) for p in protection.unique().to_list())
-    means = forecasts.group_by(pl.col("id").cast(pl.String)).agg(
-        pl.col("predicted_sales").cast(pl.Float64).sort_by("date").head(p).mean().alias(f"_m{p}")
-        for p in periods
-    )
-    dist = series.with_columns(
-        pl.Series("adi", stats["adi"]),
-        pl.Series("cv2", stats["cv2"]),
-        pl.Series("demand_class", classify_demand(stats["adi"], stats["cv2"]), dtype=pl.String),
-        pl.Series("dispersion", disp),
-        protection.alias("_p"),
-    ).join(means, on="id", how="inner")
-    pick = pl.coalesce([pl.when(pl.col("_p") == p).then(pl.col(f"_m{p}")) for p in periods])
-    dist = dist.with_columns(pick.alias("mean_daily_demand")).drop([f"_m{p}" for p in periods])
-    return dist.drop("_p")
-
-
 def fill_prices(frame: pl.DataFrame) -> pl.DataFrame:
     """Missing unit prices: the department's median, else 1.0."""
     by = "dept_id" if "dept_id" in frame.columns else None
@@ -136,7 +93,11 @@ def build_plan(
     defaults = params.defaults()
     parameters = resolve_parameters(series, defaults, dict(params.overrides))
     days = params.plan_days()
-    dist = forecast_protection_demand(series, matrix[:, -days:], forecasts, parameters, params)
+    dist = demand_distribution(
+        series, matrix[:, -days:], forecasts,
+        parameters["lead_time_days"] + parameters["review_days"],
+        level_window=params.level_window, fit_days=params.classification_days,
+    )  # fmt: skip
     dist = dist.join(parameters.select("id", *defaults), on="id", how="left")
     plan = plan_inventory(dist)
     return plan.select([c for c in PLAN_COLUMNS if c in plan.columns])
