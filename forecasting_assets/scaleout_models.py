@@ -20,6 +20,7 @@ import polars as pl
 
 from forecasting_assets.defs.assets.modeling import DemandModelConfig, demand_model_asset
 from forecasting_assets.modeling.inputs import ModelInputs
+from forecasting_assets.modeling.plan import plan_training
 from forecasting_assets.modeling.train import GroupTraining
 from forecasting_assets.scaleout import partitions_per_run, stores_partitions
 from forecasting_assets.settings import atomic_write, get_settings
@@ -48,8 +49,6 @@ def store_models(
     """One store's member of the demand model family: its backtest forecasts on every fold and
     its final model (see ``demand_model``). Stores served by the global model write nothing."""
     inputs = ModelInputs()
-    from forecasting_assets.modeling.training import plan_training  # mlflow: import on use
-
     plan = plan_training(features, sales_long, inputs.feature_columns, inputs.categorical_columns,
                          config.to_settings(), inputs.encoding_keys)  # fmt: skip
     trained: dict[str, Any] = {}

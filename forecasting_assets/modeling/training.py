@@ -7,7 +7,6 @@ Dagster ``mlflow`` resource), so the workflow runs the same from tests, benchmar
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -15,7 +14,6 @@ import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from functools import cached_property
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -31,7 +29,6 @@ from forecasting_assets.modeling.backtest import (
     Fold,
     Panel,
     backtest_baselines,
-    build_panel,
     fold_definition,
     headline,
     metrics_frame,
@@ -44,31 +41,25 @@ from forecasting_assets.modeling.baselines import (
     seasonal_naive,
     seasonal_naive_quantiles,
 )
-from forecasting_assets.modeling.boosters import lgb_params
 from forecasting_assets.modeling.config import TrainingSettings
-from forecasting_assets.modeling.family import GLOBAL, ModelFamily, store_groups
+from forecasting_assets.modeling.family import ModelFamily
 from forecasting_assets.modeling.metrics import M5_QUANTILES
+from forecasting_assets.modeling.plan import data_version, plan_training
 from forecasting_assets.modeling.predict import LightGBMDemandModel, write_model_artifacts
 from forecasting_assets.modeling.quantiles import QUANTILES, QuantileCalibration, coverage_rows
-from forecasting_assets.modeling.recent import CONTEXT_DAYS, RECENT_COLUMNS, with_recent_features
 from forecasting_assets.modeling.selection import BlendChoice, FoldScorer, choose_blend
-from forecasting_assets.modeling.spec import ModelSpec, model_specs
 from forecasting_assets.modeling.train import (
     Encoder,
     FoldOutput,
     GroupTraining,
     assemble_folds,
     blend_parts,
-    train_group,
 )
 from forecasting_assets.settings import write_parquet_atomic
 
 logger = logging.getLogger(__name__)
 
 MODEL = contracts.MODEL_KEY
-AGG_CALIBRATION_LEVELS: tuple[str, ...] = tuple(contracts.M5_LEVELS)[:-1]
-"""Levels whose aggregated backtest errors calibrate the aggregated quantiles (all but bottom)."""
-MIN_TRAIN_DAYS = 364
 
 
 class MLflowLike(Protocol):
@@ -77,38 +68,6 @@ class MLflowLike(Protocol):
     def start_run(self, run_name: str | None = None, tags: dict[str, Any] | None = None) -> Any: ...
 
     def client(self) -> Any: ...
-
-
-def data_version(panel: Panel) -> str:
-    """Content fingerprint of the history (sales, prices, ids) the model was scored on."""
-    h = hashlib.blake2b(digest_size=12)
-    h.update("|".join(panel.hierarchy["id"].cast(pl.String).to_list()).encode())
-    h.update(np.ascontiguousarray(panel.sales).tobytes())
-    h.update(np.ascontiguousarray(panel.price).tobytes())
-    return f"d{panel.first_day}-d{panel.last_day}-{h.hexdigest()}"
-
-
-def effective_train_start(
-    requested: int,
-    folds: Sequence[Fold],
-    first_day: int,
-    n_series: int = 1,
-    max_window_rows: int = 0,
-) -> int:
-    """The first training day: as requested, but
-
-    * later if the window (with the recent-feature context and the horizon) would hold more than
-      ``max_window_rows`` series-days (``> 0``): a memory bound for very large data;
-    * earlier if the first fold would have less than a year of training days (small data);
-    * never before the first day.
-    """
-    start = requested
-    last = max(folds, key=lambda f: f.end)
-    if max_window_rows > 0:
-        window_end = last.end + last.horizon  # the horizon rows are loaded too
-        start = max(start, window_end + CONTEXT_DAYS + 1 - max_window_rows // max(n_series, 1))
-    first_origin = min(f.origin for f in folds)
-    return max(first_day, min(start, first_origin - MIN_TRAIN_DAYS + 1))
 
 
 def baseline_metrics_for(
@@ -259,97 +218,6 @@ def fold_forecast_frame(
             )
         )
     return pl.concat(frames)
-
-
-@dataclass
-class TrainingPlan:
-    """What every group's training shares, fixed before any model is trained: the panel, folds,
-    model groups, training window, specs and LightGBM parameters."""
-
-    settings: TrainingSettings
-    panel: Panel
-    folds: list[Fold]
-    groups: dict[str, str]
-    """store -> the group whose member serves it (the store itself, or :data:`GLOBAL`)."""
-    columns: list[str]
-    start_d: int
-    specs: dict[str, ModelSpec]
-    params: dict[str, Any]
-
-    @property
-    def series_store(self) -> np.ndarray:
-        """The store of every panel series."""
-        return self.panel.hierarchy["store_id"].cast(pl.String).to_numpy()
-
-    @cached_property
-    def fingerprint(self) -> str:
-        """Identity of everything a group's training depends on (data, folds, window, specs,
-        parameters): a group trained elsewhere is reused only under the same fingerprint."""
-        doc = {
-            "settings": asdict(self.settings), "data": data_version(self.panel),
-            "folds": fold_definition(self.folds), "groups": self.groups, "start": self.start_d,
-            "specs": {k: v.to_dict() for k, v in self.specs.items()}, "params": self.params,
-        }  # fmt: skip
-        return hashlib.blake2b(json.dumps(doc, sort_keys=True, default=str).encode(),
-                               digest_size=12).hexdigest()  # fmt: skip
-
-    def serves(self, group: str) -> list[str]:
-        """The stores a group's member serves."""
-        return [s for s, g in self.groups.items() if g == group]
-
-    def group_rows(self, features: pl.LazyFrame, group: str) -> pl.DataFrame:
-        """The rows a group's member learns from (one store's, or every store's for the global
-        model) with the recent features: one group at a time bounds the memory."""
-        rows = features.filter(pl.col("d") >= self.start_d - CONTEXT_DAYS)
-        if group != GLOBAL:
-            rows = rows.filter(pl.col("store_id").cast(pl.String) == group)
-        return with_recent_features(rows.select(self.columns).collect())
-
-    def train(
-        self, features: pl.LazyFrame, group: str, encoder: Encoder | None = None
-    ) -> GroupTraining:
-        """Backtest and final model of one group (a store partition's work in the scale-out
-        location); its share of ``max_train_rows`` follows its share of the series."""
-        s = self.settings
-        share = (
-            1.0 if group == GLOBAL else float(np.isin(self.series_store, self.serves(group)).mean())
-        )
-        trained = train_group(
-            self.group_rows(features, group), group, self.serves(group), self.folds, self.specs,
-            self.params, s.num_boost_round, self.start_d, self.panel.last_day, encoder,
-            round(s.max_train_rows * share), s.seed,
-        )  # fmt: skip
-        trained.plan = self.fingerprint
-        return trained
-
-
-def plan_training(
-    features: pl.LazyFrame | pl.DataFrame,
-    sales_long: pl.LazyFrame | pl.DataFrame,
-    feature_columns: Sequence[str],
-    categorical_columns: Sequence[str],
-    settings: TrainingSettings,
-    extra_columns: Sequence[str] = (),
-) -> TrainingPlan:
-    """The shared plan of a training on ``sales_long`` and ``features``."""
-    panel = build_panel(sales_long)
-    folds = settings.fold_plan().folds(panel.last_day, panel.first_day)
-    stores, counts = np.unique(panel.hierarchy["store_id"].cast(pl.String).to_numpy(),
-                               return_counts=True)  # fmt: skip
-    per_store = dict(zip(stores.tolist(), counts.tolist(), strict=True))
-    groups = store_groups(per_store, settings.min_store_series)
-    largest = max(panel.hierarchy.height if g == GLOBAL else per_store[g] for g in groups.values())
-    schema = features.lazy().collect_schema()
-    columns = list(dict.fromkeys(["id", "d", "sales", "is_launched", "store_id", *feature_columns,
-                                  *[c for c in extra_columns if c in schema]]))  # fmt: skip
-    start_d = effective_train_start(settings.train_start_d, folds, panel.first_day, largest,
-                                    settings.max_window_rows)  # fmt: skip
-    specs = model_specs(
-        {**{c: schema[c] for c in columns}, **dict.fromkeys(RECENT_COLUMNS, pl.Float32())},
-        feature_columns, categorical_columns, settings.parts,
-    )  # fmt: skip
-    params = lgb_params(settings.params, seed=settings.seed, num_threads=settings.num_threads)
-    return TrainingPlan(settings, panel, folds, groups, columns, start_d, specs, params)
 
 
 def run_training(

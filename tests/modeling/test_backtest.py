@@ -261,7 +261,7 @@ def test_level_quantiles_scale_the_aggregate() -> None:
 
 
 def test_training_window_moves_earlier_only_for_short_histories() -> None:
-    from forecasting_assets.modeling.training import effective_train_start
+    from forecasting_assets.modeling.plan import effective_train_start
 
     real = make_folds(1941, 3, 28)
     assert effective_train_start(1300, real, 1) == 1300  # real M5: as requested
@@ -271,8 +271,8 @@ def test_training_window_moves_earlier_only_for_short_histories() -> None:
 
 
 def test_training_window_is_bounded_by_rows_at_full_scale() -> None:
+    from forecasting_assets.modeling.plan import effective_train_start
     from forecasting_assets.modeling.recent import CONTEXT_DAYS
-    from forecasting_assets.modeling.training import effective_train_start
 
     real = make_folds(1941, 3, 28)
     # The real subset (5,107 series) fits from d_700; full M5 (30,490) starts later, within bound.

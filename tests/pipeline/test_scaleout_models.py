@@ -96,7 +96,7 @@ def test_store_partitions_give_the_default_runs_forecasts(
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(train, "train_group", spy)
-    import forecasting_assets.modeling.training as training
+    import forecasting_assets.modeling.plan as training
 
     monkeypatch.setattr(training, "train_group", spy)
     scaled = _materialize(tmp_path / "scaleout", tables, True, monkeypatch)

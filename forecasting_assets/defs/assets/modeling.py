@@ -46,7 +46,7 @@ class BacktestConfig(dg.Config):
 
 class DemandModelConfig(BacktestConfig):
     """Training configuration of the LightGBM demand model family (the fields of
-    :class:`~forecasting_assets.modeling.training.TrainingSettings`)."""
+    :class:`~forecasting_assets.modeling.config.TrainingSettings`)."""
 
     train_start_d: int = 700
     """First day of the training window (d number)."""
