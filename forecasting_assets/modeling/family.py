@@ -63,6 +63,13 @@ class DemandModel:
         return out
 
 
+def stores_of(frame: pl.DataFrame) -> pl.Series:
+    """The rows' ``store_id`` (all null, i.e. the fallback member, when the frame has none)."""
+    if "store_id" in frame.columns:
+        return frame.get_column("store_id")
+    return pl.Series("store_id", [None] * frame.height, dtype=pl.String)
+
+
 @dataclass
 class ModelFamily:
     """Per-store demand models with a global one for the small stores (the top M5 solutions'
@@ -107,7 +114,7 @@ class ModelFamily:
 
     def predict_parts(self, frame: pl.DataFrame) -> dict[str, np.ndarray]:
         """Each part's one-step predictions of rows that carry every input column."""
-        groups = self.group_of(frame.get_column("store_id"))
+        groups = self.group_of(stores_of(frame))
         out: dict[str, np.ndarray] = {}
         for g in np.unique(groups):
             sel = groups == g
@@ -121,7 +128,7 @@ class ModelFamily:
 
     def predict(self, frame: pl.DataFrame) -> np.ndarray:
         """One-step blended predictions (the pyfunc's ``predict``)."""
-        return self.combine(self.predict_parts(frame), frame.get_column("store_id"))
+        return self.combine(self.predict_parts(frame), stores_of(frame))
 
     def forecast_parts(self, rows: pl.DataFrame, history: np.ndarray) -> dict[str, np.ndarray]:
         """Each part's horizon forecast of ``rows`` (every series x the horizon days, sorted by
@@ -130,7 +137,7 @@ class ModelFamily:
         if n == 0 or rows.height % n:
             raise ValueError(f"{rows.height} rows do not cover {n} series x whole days")
         days = rows.height // n
-        series_group = self.group_of(rows.get_column("store_id").gather_every(days))
+        series_group = self.group_of(stores_of(rows).gather_every(days))
         out: dict[str, np.ndarray] = {}
         for g in np.unique(series_group):
             sel = series_group == g
@@ -143,7 +150,7 @@ class ModelFamily:
 
     def forecast(self, rows: pl.DataFrame, history: np.ndarray) -> np.ndarray:
         """Blended horizon forecast (see :meth:`forecast_parts`)."""
-        return self.combine(self.forecast_parts(rows, history), rows.get_column("store_id"))
+        return self.combine(self.forecast_parts(rows, history), stores_of(rows))
 
     def importance(self) -> pl.DataFrame:
         """feature, gain, split summed over every member's parts, each part weighted by its

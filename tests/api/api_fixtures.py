@@ -394,7 +394,7 @@ def wait_for(predicate, timeout: float = 60.0, every: float = 0.1) -> bool:  # t
 
 
 def register_pipeline_model(tracking_uri: str, features: pl.DataFrame, seed: int = 0) -> str:
-    """Register the pipeline's own pyfunc (``LightGBMDemandModel``, ``booster_direct.txt`` and
+    """Register the pipeline's own pyfunc (``LightGBMDemandModel``, ``booster_global_direct.txt`` and
     its conformal calibration) trained on ``features``; make it the champion; return the version.
     """
     import tempfile
@@ -405,9 +405,10 @@ def register_pipeline_model(tracking_uri: str, features: pl.DataFrame, seed: int
     from mlflow.models import infer_signature
     from mlflow.tracking import MlflowClient
 
+    from forecasting_assets.modeling.family import GLOBAL, DemandModel, ModelFamily
     from forecasting_assets.modeling.predict import LightGBMDemandModel, write_model_artifacts
     from forecasting_assets.modeling.quantiles import ConformalQuantiles
-    from forecasting_assets.modeling.train import DemandModel, ModelSpec
+    from forecasting_assets.modeling.spec import ModelSpec
 
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
@@ -420,7 +421,7 @@ def register_pipeline_model(tracking_uri: str, features: pl.DataFrame, seed: int
         lgb.Dataset(x, y, feature_name=list(FEATURE_COLUMNS)),
         num_boost_round=20,
     )
-    model = DemandModel({"direct": booster}, {"direct": spec}, {"direct": 1.0})
+    model = ModelFamily({GLOBAL: DemandModel({"direct": booster}, {"direct": spec})}, {})
     pred = model.predict(hist)
     calibration = ConformalQuantiles.fit(pred, y, n_bins=4).to_dict()
     exp = mlflow.get_experiment_by_name(EXPERIMENT)

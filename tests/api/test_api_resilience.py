@@ -40,8 +40,8 @@ def _read_all(s: socket.socket) -> bytes:
 
 
 def _truncate_booster(home: fx.Home, version: str) -> Path:
-    """Cut the registered ``booster_direct.txt`` in half (as a failed copy would)."""
-    (path,) = list(fx.model_files(home.tracking_uri, version).rglob("booster_direct.txt"))
+    """Cut the registered ``booster_global_direct.txt`` in half (as a failed copy would)."""
+    (path,) = list(fx.model_files(home.tracking_uri, version).rglob("booster_global_direct.txt"))
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
     return path
@@ -87,7 +87,7 @@ def test_truncated_booster_never_kills_the_api(api_home: fx.Home, tmp_path: Path
             assert r.status_code == 200 and r.json()["model_version"] == "1"
         # the operator moves the alias back: the error clears, the model serves
         fx.set_champion(home.tracking_uri, "1")
-        assert wait_for(lambda: _health(url)["ready"], timeout=120)
+        assert wait_for(lambda: _health(url)["status"] == "ok", timeout=120)
         h = _health(url)
         assert h["status"] == "ok" and h["model"]["error"] is None and proc.poll() is None
     assert "champion v2" in (tmp_path / "b.log").read_text()  # logged
