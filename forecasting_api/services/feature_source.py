@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,38 +11,12 @@ import numpy as np
 import polars as pl
 
 from forecasting_api.services.errors import LoadError
-from forecasting_api.services.forecast_index import epoch_day, strip_suffix
+from forecasting_api.services.forecast_index import strip_suffix
 from forecasting_assets import store
 from forecasting_assets.modeling.recent import CONTEXT_DAYS, RECENT_COLUMNS, with_recent_features
 
 SMOKE_ROWS = 8
 MAX_INDEXED_SERIES = 256  # more series in one fallback: one scan is cheaper than slices
-CACHED_SERIES = 256
-"""Prepared series kept per features table (~0.5 MB each at M5 width and 1,941 days)."""
-MAX_CACHED_PER_CALL = 32  # more series in one call: read them without the cache
-
-
-class _SeriesCache:
-    """LRU of prepared series frames (thread-safe; a computation happens outside the lock)."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._items: OrderedDict[tuple[str, tuple[str, ...]], tuple[np.ndarray, pl.DataFrame]]
-        self._items = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple[str, tuple[str, ...]]) -> tuple[np.ndarray, pl.DataFrame] | None:
-        with self._lock:
-            got = self._items.get(key)
-            if got is not None:
-                self._items.move_to_end(key)
-            return got
-
-    def put(self, key: tuple[str, tuple[str, ...]], value: tuple[np.ndarray, pl.DataFrame]) -> None:
-        with self._lock:
-            self._items[key] = value
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
 
 
 @dataclass(frozen=True, eq=False)
@@ -66,7 +38,6 @@ class FeatureSource:
     history_end: dt.date | None
     runs: dict[str, tuple[int, int]] | None = None
     schema: dict[str, pl.DataType] = field(default_factory=dict)
-    cache: _SeriesCache = field(default_factory=lambda: _SeriesCache(CACHED_SERIES), repr=False)
 
     @classmethod
     def load(cls) -> FeatureSource | None:
@@ -129,104 +100,60 @@ class FeatureSource:
         Recent-sales features the table does not hold (the recursive model's inputs) are computed
         from the :data:`CONTEXT_DAYS` days before each date, as in training.
         """
-        if self.runs is not None and len({p[0] for p in pairs}) <= MAX_CACHED_PER_CALL:
-            return self._fetch_cached(pairs, tuple(columns))
-        want = pl.DataFrame(
-            {"id": [p[0] for p in pairs], "date": [p[1] for p in pairs]},
-            schema={"id": pl.String, "date": pl.Date},
-        ).unique()
+        wanted = list(dict.fromkeys(pairs))
         recent = [c for c in columns if c in RECENT_COLUMNS and c not in self.columns]
         cols = ["date", *[c for c in columns if c not in ("id", "date", *recent)]]
-        if not recent:
-            return want.join(self._read(want, cols), on=["id", "date"], how="inner")
-        lo, hi = want["date"].min(), want["date"].max()
-        span = pl.date_range(lo - dt.timedelta(days=CONTEXT_DAYS), hi, eager=True).alias("date")
-        window = want.select(pl.col("id").unique()).join(span.to_frame(), how="cross")
-        extra = [c for c in ("sales", "is_launched") if c not in cols]
-        rows = with_recent_features(self._read(window, [*cols, *extra]), day="date")
+        extra = [c for c in ("sales", "is_launched") if recent and c not in cols]
+        days: dict[str, list[dt.date]] = {}
+        for sid, d in wanted:
+            days.setdefault(sid, []).append(d)
+        if recent:  # one grid: every series from CONTEXT_DAYS before the first date to the last
+            lo, hi = min(d for _, d in wanted), max(d for _, d in wanted)
+            span = _day_range(lo - dt.timedelta(days=CONTEXT_DAYS), hi)
+            days = dict.fromkeys(days, span)
+        rows = self._fetch_slices(days, [*cols, *extra])
+        if rows is not None and not recent:
+            return rows  # exactly the wanted rows
+        if rows is None:
+            dates = {d for ds in days.values() for d in ds}
+            rows = self._fetch_scan(list(days), list(dates), [*cols, *extra])
+        if recent:
+            rows = with_recent_features(rows, day="date")
+        want = pl.DataFrame(
+            {"id": [p[0] for p in wanted], "date": [p[1] for p in wanted]},
+            schema={"id": pl.String, "date": pl.Date},
+        )
         return want.join(rows.select("id", *cols, *recent), on=["id", "date"], how="inner")
 
-    def _fetch_cached(
-        self, pairs: Sequence[tuple[str, dt.date]], columns: tuple[str, ...]
-    ) -> pl.DataFrame:
-        """Rows from the prepared frames of the series (read and prepared once per series)."""
-        by_series: dict[str, set[int]] = {}
-        for sid, d in dict.fromkeys(pairs):
-            by_series.setdefault(sid, set()).add(epoch_day(d))
-        parts = []
-        for sid, days in by_series.items():
-            prepared = self._series(sid, columns)
-            if prepared is None:
-                continue
-            day, frame = prepared
-            want = np.fromiter(sorted(days), np.int64, len(days))
-            k = np.minimum(np.searchsorted(day, want), len(day) - 1)
-            rows = k[day[k] == want]
-            if len(rows):
-                parts.append(frame[rows.tolist()])
-        if not parts:
-            return self._empty(columns)
-        return pl.concat(parts)
+    def _fetch_slices(self, days: dict[str, list[dt.date]], cols: list[str]) -> pl.DataFrame | None:
+        """Read only the given days of each series' row range; ``None``: scan instead.
 
-    def _empty(self, columns: Sequence[str]) -> pl.DataFrame:
-        out: dict[str, pl.DataType] = {"id": pl.String(), "date": pl.Date()}
-        out |= {c: self.schema.get(c, pl.Float32()) for c in columns if c not in out}
-        return pl.DataFrame(schema=out)
-
-    def _series(self, sid: str, columns: tuple[str, ...]) -> tuple[np.ndarray, pl.DataFrame] | None:
-        """``(epoch days, frame)`` of every day of series ``sid`` with ``columns``, cached."""
-        key = (sid, columns)
-        got = self.cache.get(key)
-        if got is not None:
-            return got
-        run = self.runs.get(sid) if self.runs is not None else None
-        if run is None:
-            return None
-        recent = [c for c in columns if c in RECENT_COLUMNS and c not in self.columns]
-        cols = [c for c in columns if c not in ("id", "date", *recent)]
-        extra = [c for c in ("sales", "is_launched") if recent and c not in cols]
-        frame = (
-            pl.scan_parquet(self.path)
-            .slice(*run)
-            .select(pl.col("id").cast(pl.String), "date", *cols, *extra)
-            .collect()
-            .sort("date")
-        )
-        if recent:
-            frame = with_recent_features(frame, day="date")
-        frame = frame.select("id", "date", *[c for c in columns if c not in ("id", "date")])
-        got = (frame["date"].cast(pl.Int32).to_numpy().astype(np.int64), frame)
-        self.cache.put(key, got)
-        return got
-
-    def _read(self, want: pl.DataFrame, cols: list[str]) -> pl.DataFrame:
-        got = self._fetch_slices(want, cols)
-        return self._fetch_scan(want, cols) if got is None else got
-
-    def _fetch_slices(self, want: pl.DataFrame, cols: list[str]) -> pl.DataFrame | None:
-        """Read only the row range of each requested series; ``None``: scan instead."""
-        per_series = want.group_by("id").agg("date")
-        if self.runs is None or per_series.height > MAX_INDEXED_SERIES:
+        The ids are not read: a range holds one series in the file version the ranges
+        were taken from, which is checked after the read (the file is replaced by rename).
+        """
+        if self.runs is None or len(days) > MAX_INDEXED_SERIES:
             return None
         lf = pl.scan_parquet(self.path)
-        parts = []
-        for sid, dates in per_series.iter_rows():
-            run = self.runs.get(sid)
-            if run is not None:
-                parts.append(
-                    lf.slice(*run)
-                    .filter(pl.col("date").is_in(dates))
-                    .select(pl.col("id").cast(pl.String), *cols)
-                    .filter(pl.col("id") == sid)
-                )
-        return pl.concat(pl.collect_all(parts)) if parts else None
+        parts = [
+            lf.slice(*run)
+            .filter(pl.col("date").is_in(ds))
+            .select(pl.lit(sid, pl.String).alias("id"), *cols)
+            for sid, ds in days.items()
+            if (run := self.runs.get(sid)) is not None
+        ]
+        if not parts:
+            return None
+        got = pl.concat(pl.collect_all(parts)) if len(parts) > 1 else parts[0].collect()
+        if store.file_version(self.path) != self.version:
+            raise LoadError(f"{self.path.name}: replaced while reading; reloading")
+        return got
 
-    def _fetch_scan(self, want: pl.DataFrame, cols: list[str]) -> pl.DataFrame:
+    def _fetch_scan(self, ids: list[str], dates: list[dt.date], cols: list[str]) -> pl.DataFrame:
         return (
             pl.scan_parquet(self.path)
-            .filter(pl.col("date").is_in(want["date"].unique().implode()))
+            .filter(pl.col("date").is_in(pl.Series(dates, dtype=pl.Date).unique().implode()))
             .with_columns(pl.col("id").cast(pl.String))
-            .filter(pl.col("id").is_in(want["id"].unique().implode()))
+            .filter(pl.col("id").is_in(pl.Series(ids, dtype=pl.String).implode()))
             .select("id", *cols)
             .collect()
         )
@@ -259,3 +186,8 @@ def _series_runs(lf: pl.LazyFrame) -> dict[str, tuple[int, int]] | None:
         sid: (int(a), int(n))
         for sid, a, n in zip(ids.to_list(), starts.tolist(), lengths.tolist(), strict=True)
     }
+
+
+def _day_range(lo: dt.date, hi: dt.date) -> list[dt.date]:
+    """Every day from ``lo`` to ``hi`` (both included)."""
+    return [lo + dt.timedelta(days=k) for k in range((hi - lo).days + 1)]
