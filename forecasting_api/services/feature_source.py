@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import polars as pl
+import pyarrow.parquet as pq
 
 from forecasting_api.services.errors import LoadError
 from forecasting_api.services.forecast_index import strip_suffix
@@ -17,6 +21,39 @@ from forecasting_assets.modeling.recent import CONTEXT_DAYS, RECENT_COLUMNS, wit
 
 SMOKE_ROWS = 8
 MAX_INDEXED_SERIES = 256  # more series in one fallback: one scan is cheaper than slices
+CACHE_BYTES = 128 * 2**20
+"""Decoded row groups kept per features table (a few ~100k-row groups at M5 width)."""
+
+
+class _GroupCache:
+    """LRU of decoded row groups, bounded in bytes (thread-safe; decoding runs unlocked).
+
+    A parquet reader decodes a row group's column chunks whole, whichever rows are wanted:
+    the row group is the unit worth keeping (it holds the rows of many adjacent series).
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[tuple[int, tuple[str, ...]], pl.DataFrame] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[int, tuple[str, ...]]) -> pl.DataFrame | None:
+        with self._lock:
+            got = self._items.get(key)
+            if got is not None:
+                self._items.move_to_end(key)
+            return got
+
+    def put(self, key: tuple[int, tuple[str, ...]], frame: pl.DataFrame) -> None:
+        size = frame.estimated_size()
+        with self._lock:
+            if key in self._items or size > self.max_bytes:
+                return
+            self._items[key] = frame
+            self._bytes += size
+            while self._bytes > self.max_bytes:
+                self._bytes -= self._items.popitem(last=False)[1].estimated_size()
 
 
 @dataclass(frozen=True, eq=False)
@@ -25,7 +62,10 @@ class FeatureSource:
 
     ``runs`` maps a file id to its (first row, row count) when each series' rows are
     contiguous (the pipeline writes the table sorted by id, date): a fallback then reads
-    only the row groups of the requested series instead of scanning the whole table.
+    only the row groups of the requested series instead of scanning the whole table, and
+    keeps them decoded (``groups``: the row groups' boundaries, first row of each, then the
+    row count) within
+    :data:`CACHE_BYTES`.
     """
 
     version: str
@@ -38,6 +78,8 @@ class FeatureSource:
     history_end: dt.date | None
     runs: dict[str, tuple[int, int]] | None = None
     schema: dict[str, pl.DataType] = field(default_factory=dict)
+    groups: tuple[int, ...] = ()
+    cache: _GroupCache = field(default_factory=lambda: _GroupCache(CACHE_BYTES), repr=False)
 
     @classmethod
     def load(cls) -> FeatureSource | None:
@@ -86,6 +128,7 @@ class FeatureSource:
             max_date=rng["hi"][0],
             history_end=rng["he"][0] if "he" in rng.columns else None,
             runs=_series_runs(lf),
+            groups=_group_bounds(path),
             schema=dict(schema),
         )
 
@@ -126,26 +169,49 @@ class FeatureSource:
         return want.join(rows.select("id", *cols, *recent), on=["id", "date"], how="inner")
 
     def _fetch_slices(self, days: dict[str, list[dt.date]], cols: list[str]) -> pl.DataFrame | None:
-        """Read only the given days of each series' row range; ``None``: scan instead.
+        """The given days of each series, from its rows in the decoded row groups; ``None``:
+        scan instead.
 
-        The ids are not read: a range holds one series in the file version the ranges
-        were taken from, which is checked after the read (the file is replaced by rename).
+        The ids are not read: a range holds one series in the file version the ranges were
+        taken from, which is checked after each decode (the file is replaced by rename).
         """
         if self.runs is None or len(days) > MAX_INDEXED_SERIES:
             return None
-        lf = pl.scan_parquet(self.path)
-        parts = [
-            lf.slice(*run)
-            .filter(pl.col("date").is_in(ds))
-            .select(pl.lit(sid, pl.String).alias("id"), *cols)
-            for sid, ds in days.items()
-            if (run := self.runs.get(sid)) is not None
-        ]
-        if not parts:
-            return None
-        got = pl.concat(pl.collect_all(parts)) if len(parts) > 1 else parts[0].collect()
-        if store.file_version(self.path) != self.version:
-            raise LoadError(f"{self.path.name}: replaced while reading; reloading")
+        parts = []
+        for sid, ds in days.items():
+            run = self.runs.get(sid)
+            if run is not None:
+                rows = self._rows(*run, tuple(cols))
+                parts.append(
+                    rows.filter(pl.col("date").is_in(ds)).select(
+                        pl.lit(sid, pl.String).alias("id"), *cols
+                    )
+                )
+        return pl.concat(parts) if parts else None
+
+    def _rows(self, first: int, n: int, cols: tuple[str, ...]) -> pl.DataFrame:
+        """Rows ``first`` to ``first + n`` (``cols``), cut from their decoded row groups."""
+        bounds = self.groups
+        if len(bounds) < 2:  # row groups unknown: read just these rows
+            return self._decoded(None, first, n, cols)
+        g = bisect.bisect_right(bounds, first) - 1
+        parts = []
+        while n > 0 and g + 1 < len(bounds):
+            frame = self._decoded(g, bounds[g], bounds[g + 1] - bounds[g], cols)
+            take = frame.slice(first - bounds[g], n)
+            parts.append(take)
+            first, n, g = first + take.height, n - take.height, g + 1
+        return parts[0] if len(parts) == 1 else pl.concat(parts)
+
+    def _decoded(self, g: int | None, start: int, n: int, cols: tuple[str, ...]) -> pl.DataFrame:
+        """Rows ``start`` to ``start + n``: row group ``g`` (kept decoded), or uncached rows."""
+        got = None if g is None else self.cache.get((g, cols))
+        if got is None:
+            got = pl.scan_parquet(self.path).slice(start, n).select(cols).collect()
+            if store.file_version(self.path) != self.version:
+                raise LoadError(f"{self.path.name}: replaced while reading; reloading")
+            if g is not None:
+                self.cache.put((g, cols), got)
         return got
 
     def _fetch_scan(self, ids: list[str], dates: list[dt.date], cols: list[str]) -> pl.DataFrame:
@@ -169,6 +235,14 @@ class FeatureSource:
             .collect()["id"]
         )
         return self.fetch([(i, day) for i in ids], columns).select(list(columns))
+
+
+def _group_bounds(path: Path) -> tuple[int, ...]:
+    """Row-group boundaries of the parquet file at ``path``: each group's first row, then
+    the row count."""
+    meta = pq.read_metadata(path)
+    sizes = [meta.row_group(k).num_rows for k in range(meta.num_row_groups)]
+    return (0, *np.cumsum(sizes, dtype=np.int64).tolist())
 
 
 def _series_runs(lf: pl.LazyFrame) -> dict[str, tuple[int, int]] | None:
