@@ -21,31 +21,30 @@ from forecasting_assets.modeling.recent import CONTEXT_DAYS, RECENT_COLUMNS, wit
 
 SMOKE_ROWS = 8
 MAX_INDEXED_SERIES = 256  # more series in one fallback: one scan is cheaper than slices
-CACHE_BYTES = 128 * 2**20
-"""Decoded row groups kept per features table (a few ~100k-row groups at M5 width)."""
+CACHE_BYTES = 64 * 2**20
+"""Decoded row groups kept per features table (4 ~100k-row groups at M5 width), and as much
+again for the rows of recently asked series (~100 series at M5 width)."""
+
+_Key = tuple[int | str, tuple[str, ...]]
 
 
-class _GroupCache:
-    """LRU of decoded row groups, bounded in bytes (thread-safe; decoding runs unlocked).
-
-    A parquet reader decodes a row group's column chunks whole, whichever rows are wanted:
-    the row group is the unit worth keeping (it holds the rows of many adjacent series).
-    """
+class _FrameCache:
+    """LRU of frames, bounded in bytes (thread-safe; a frame is computed unlocked)."""
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
-        self._items: OrderedDict[tuple[int, tuple[str, ...]], pl.DataFrame] = OrderedDict()
+        self._items: OrderedDict[_Key, pl.DataFrame] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
 
-    def get(self, key: tuple[int, tuple[str, ...]]) -> pl.DataFrame | None:
+    def get(self, key: _Key) -> pl.DataFrame | None:
         with self._lock:
             got = self._items.get(key)
             if got is not None:
                 self._items.move_to_end(key)
             return got
 
-    def put(self, key: tuple[int, tuple[str, ...]], frame: pl.DataFrame) -> None:
+    def put(self, key: _Key, frame: pl.DataFrame) -> None:
         size = frame.estimated_size()
         with self._lock:
             if key in self._items or size > self.max_bytes:
@@ -62,9 +61,11 @@ class FeatureSource:
 
     ``runs`` maps a file id to its (first row, row count) when each series' rows are
     contiguous (the pipeline writes the table sorted by id, date): a fallback then reads
-    only the row groups of the requested series instead of scanning the whole table, and
-    keeps them decoded (``groups``: the row groups' boundaries, first row of each, then the
-    row count) within
+    only the row groups of the requested series instead of scanning the whole table.
+
+    A parquet reader decodes a row group's column chunks whole, whichever rows are wanted, so
+    the decoded groups are kept (``groups``: their boundaries, the first row of each, then
+    the row count) and so are the rows of recently asked series, each within
     :data:`CACHE_BYTES`.
     """
 
@@ -79,7 +80,8 @@ class FeatureSource:
     runs: dict[str, tuple[int, int]] | None = None
     schema: dict[str, pl.DataType] = field(default_factory=dict)
     groups: tuple[int, ...] = ()
-    cache: _GroupCache = field(default_factory=lambda: _GroupCache(CACHE_BYTES), repr=False)
+    cache: _FrameCache = field(default_factory=lambda: _FrameCache(CACHE_BYTES), repr=False)
+    series_cache: _FrameCache = field(default_factory=lambda: _FrameCache(CACHE_BYTES), repr=False)
 
     @classmethod
     def load(cls) -> FeatureSource | None:
@@ -181,13 +183,22 @@ class FeatureSource:
         for sid, ds in days.items():
             run = self.runs.get(sid)
             if run is not None:
-                rows = self._rows(*run, tuple(cols))
+                rows = self._series_rows(sid, run, tuple(cols))
                 parts.append(
                     rows.filter(pl.col("date").is_in(ds)).select(
                         pl.lit(sid, pl.String).alias("id"), *cols
                     )
                 )
         return pl.concat(parts) if parts else None
+
+    def _series_rows(self, sid: str, run: tuple[int, int], cols: tuple[str, ...]) -> pl.DataFrame:
+        """All rows of series ``sid`` (``cols``), kept as a copy (not a view of its groups)."""
+        got = self.series_cache.get((sid, cols))
+        if got is None:
+            rows = self._rows(*run, cols)
+            got = rows[np.arange(rows.height)]  # a gather copies: no decoded group kept alive
+            self.series_cache.put((sid, cols), got)
+        return got
 
     def _rows(self, first: int, n: int, cols: tuple[str, ...]) -> pl.DataFrame:
         """Rows ``first`` to ``first + n`` (``cols``), cut from their decoded row groups."""

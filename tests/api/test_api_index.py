@@ -194,8 +194,9 @@ def test_feature_fetch_keeps_row_groups_decoded_within_its_budget(
     for _ in range(2):
         got = fs.fetch(pairs, fx.FEATURE_COLUMNS).sort("id", "date")
         assert got.equals(want)
-        assert 0 < fs.cache._bytes <= 20_000
+        assert 0 < fs.cache._bytes <= 20_000 and 0 < fs.series_cache._bytes <= 20_000
     os.utime(path, ns=(1, 1))  # the file changed under a loaded source: refuse, don't guess
     fs.cache._items.clear()
+    fs.series_cache._items.clear()
     with pytest.raises(LoadError, match="replaced"):
         fs.fetch(pairs[:1], fx.FEATURE_COLUMNS)
