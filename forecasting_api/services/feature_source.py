@@ -25,6 +25,9 @@ CACHE_BYTES = 64 * 2**20
 """Decoded row groups kept per features table (4 ~100k-row groups at M5 width), and as much
 again for the rows of recently asked series (~100 series at M5 width)."""
 
+RECENT_MISSES = 16
+"""A row group missed again within this many misses is decoded whole (it is being reused)."""
+
 _Key = tuple[int | str, tuple[str, ...]]
 
 
@@ -35,6 +38,7 @@ class _FrameCache:
         self.max_bytes = max_bytes
         self._items: OrderedDict[_Key, pl.DataFrame] = OrderedDict()
         self._bytes = 0
+        self._missed: OrderedDict[_Key, None] = OrderedDict()
         self._lock = threading.Lock()
 
     def get(self, key: _Key) -> pl.DataFrame | None:
@@ -43,6 +47,25 @@ class _FrameCache:
             if got is not None:
                 self._items.move_to_end(key)
             return got
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self._bytes = 0
+
+    @property
+    def nbytes(self) -> int:
+        return self._bytes
+
+    def missed_before(self, key: _Key) -> bool:
+        """Whether ``key`` is among the last :data:`RECENT_MISSES` keys asked here (and note it)."""
+        with self._lock:
+            seen = key in self._missed
+            self._missed[key] = None
+            self._missed.move_to_end(key)
+            while len(self._missed) > RECENT_MISSES:
+                self._missed.popitem(last=False)
+            return seen
 
     def put(self, key: _Key, frame: pl.DataFrame) -> None:
         size = frame.estimated_size()
@@ -64,8 +87,8 @@ class FeatureSource:
     only the row groups of the requested series instead of scanning the whole table.
 
     A parquet reader decodes a row group's column chunks whole, whichever rows are wanted, so
-    the decoded groups are kept (``groups``: their boundaries, the first row of each, then
-    the row count) and so are the rows of recently asked series, each within
+    a row group asked for again is kept decoded (``groups``: their boundaries, the first row
+    of each, then the row count), and so are the rows of recently asked series, each within
     :data:`CACHE_BYTES`.
     """
 
@@ -201,28 +224,31 @@ class FeatureSource:
         return got
 
     def _rows(self, first: int, n: int, cols: tuple[str, ...]) -> pl.DataFrame:
-        """Rows ``first`` to ``first + n`` (``cols``), cut from their decoded row groups."""
+        """Rows ``first`` to ``first + n`` (``cols``). A row group missed a second time
+        recently is decoded whole and kept; otherwise only these rows are read."""
         bounds = self.groups
-        if len(bounds) < 2:  # row groups unknown: read just these rows
-            return self._decoded(None, first, n, cols)
+        if len(bounds) < 2:  # row groups unknown
+            return self._read_rows(first, n, cols)
         g = bisect.bisect_right(bounds, first) - 1
         parts = []
         while n > 0 and g + 1 < len(bounds):
-            frame = self._decoded(g, bounds[g], bounds[g + 1] - bounds[g], cols)
-            take = frame.slice(first - bounds[g], n)
+            lo, hi = bounds[g], bounds[g + 1]
+            group = self.cache.get((g, cols))
+            if group is None and self.cache.missed_before((g, cols)):
+                group = self._read_rows(lo, hi - lo, cols)
+                self.cache.put((g, cols), group)
+            if group is None:
+                take = self._read_rows(first, min(n, hi - first), cols)
+            else:
+                take = group.slice(first - lo, n)
             parts.append(take)
             first, n, g = first + take.height, n - take.height, g + 1
         return parts[0] if len(parts) == 1 else pl.concat(parts)
 
-    def _decoded(self, g: int | None, start: int, n: int, cols: tuple[str, ...]) -> pl.DataFrame:
-        """Rows ``start`` to ``start + n``: row group ``g`` (kept decoded), or uncached rows."""
-        got = None if g is None else self.cache.get((g, cols))
-        if got is None:
-            got = pl.scan_parquet(self.path).slice(start, n).select(cols).collect()
-            if store.file_version(self.path) != self.version:
-                raise LoadError(f"{self.path.name}: replaced while reading; reloading")
-            if g is not None:
-                self.cache.put((g, cols), got)
+    def _read_rows(self, start: int, n: int, cols: tuple[str, ...]) -> pl.DataFrame:
+        got = pl.scan_parquet(self.path).slice(start, n).select(cols).collect()
+        if store.file_version(self.path) != self.version:
+            raise LoadError(f"{self.path.name}: replaced while reading; reloading")
         return got
 
     def _fetch_scan(self, ids: list[str], dates: list[dt.date], cols: list[str]) -> pl.DataFrame:

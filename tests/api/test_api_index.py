@@ -172,7 +172,7 @@ def test_feature_fetch_computes_the_recursive_models_recent_features(
 def test_feature_fetch_keeps_row_groups_decoded_within_its_budget(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Every day of series that straddle row groups, read twice (decoded, then cached)."""
+    """Every day of series that straddle row groups: read alone, then from kept groups."""
     from forecasting_api.services import feature_source
 
     feats = fx.make_features().sort("id", "date")
@@ -191,12 +191,14 @@ def test_feature_fetch_keeps_row_groups_decoded_within_its_budget(
         .select("id", "date", *fx.FEATURE_COLUMNS)
         .sort("id", "date")
     )
-    for _ in range(2):
-        got = fs.fetch(pairs, fx.FEATURE_COLUMNS).sort("id", "date")
-        assert got.equals(want)
-        assert 0 < fs.cache._bytes <= 20_000 and 0 < fs.series_cache._bytes <= 20_000
+    assert fs.fetch(pairs, fx.FEATURE_COLUMNS).sort("id", "date").equals(want)
+    assert fs.cache.nbytes == 0 and 0 < fs.series_cache.nbytes <= 20_000  # rows read alone
+    fs.series_cache.clear()
+    for _ in range(2):  # the groups, asked for again, are decoded whole and kept
+        assert fs.fetch(pairs, fx.FEATURE_COLUMNS).sort("id", "date").equals(want)
+        assert 0 < fs.cache.nbytes <= 20_000 and 0 < fs.series_cache.nbytes <= 20_000
     os.utime(path, ns=(1, 1))  # the file changed under a loaded source: refuse, don't guess
-    fs.cache._items.clear()
-    fs.series_cache._items.clear()
+    fs.cache.clear()
+    fs.series_cache.clear()
     with pytest.raises(LoadError, match="replaced"):
         fs.fetch(pairs[:1], fx.FEATURE_COLUMNS)
