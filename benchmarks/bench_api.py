@@ -19,7 +19,8 @@ What it does:
 4. The same at the same rate with 5 % of the dates in the past (``--past-share``): those are
    answered by the model from the stored features (``source: model``), the rest from the
    forecasts; p99 of the mix and of the model answers alone. The features table has
-   ``--feature-series`` series (default 1,000; the per-series feature cache holds 256).
+   ``--feature-series`` series (default 1,000, one 148,000-row row group: after its first two
+   misses, model answers come from the kept row group).
 5. ``/predict/batch`` with 1,000 items, open loop at a fixed rate (default 5/s for 30 s).
 6. Max throughput of one worker with ``wrk`` (Debian package ``wrk``) and a Lua script that
    POSTs random bodies; falls back to a closed-loop Python generator without wrk.

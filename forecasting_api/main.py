@@ -27,7 +27,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from forecasting_api import __version__
 from forecasting_api.observability import Metrics, ObservabilityMiddleware, configure_logging
-from forecasting_api.routes import api_router
+from forecasting_api.routes import ROUTERS
 from forecasting_api.security import Guard, GuardMiddleware, RequestLimitsMiddleware
 from forecasting_api.services.reloader import ServiceState
 from forecasting_api.settings import ApiSettings
@@ -118,7 +118,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.service = service
     app.state.metrics = metrics
-    app.include_router(api_router)
+    for router in ROUTERS:
+        app.include_router(router)
     app.openapi = lambda: _openapi(app, settings)  # type: ignore[method-assign]
 
     @app.exception_handler(RequestValidationError)

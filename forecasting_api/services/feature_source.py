@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import threading
 from collections import OrderedDict
@@ -11,40 +12,70 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+import pyarrow.parquet as pq
 
 from forecasting_api.services.errors import LoadError
-from forecasting_api.services.forecast_index import epoch_day, strip_suffix
+from forecasting_api.services.forecast_index import strip_suffix
 from forecasting_assets import store
 from forecasting_assets.modeling.recent import CONTEXT_DAYS, RECENT_COLUMNS, with_recent_features
 
 SMOKE_ROWS = 8
 MAX_INDEXED_SERIES = 256  # more series in one fallback: one scan is cheaper than slices
-CACHED_SERIES = 256
-"""Prepared series kept per features table (~0.5 MB each at M5 width and 1,941 days)."""
-MAX_CACHED_PER_CALL = 32  # more series in one call: read them without the cache
+CACHE_BYTES = 64 * 2**20
+"""Decoded row groups kept per features table (4 ~100k-row groups at M5 width), and as much
+again for the rows of recently asked series (~100 series at M5 width)."""
+
+RECENT_MISSES = 16
+"""A row group missed again within this many misses is decoded whole (it is being reused)."""
+
+_Key = tuple[int | str, tuple[str, ...]]
 
 
-class _SeriesCache:
-    """LRU of prepared series frames (thread-safe; a computation happens outside the lock)."""
+class _FrameCache:
+    """LRU of frames, bounded in bytes (thread-safe; a frame is computed unlocked)."""
 
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._items: OrderedDict[tuple[str, tuple[str, ...]], tuple[np.ndarray, pl.DataFrame]]
-        self._items = OrderedDict()
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[_Key, pl.DataFrame] = OrderedDict()
+        self._bytes = 0
+        self._missed: OrderedDict[_Key, None] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: tuple[str, tuple[str, ...]]) -> tuple[np.ndarray, pl.DataFrame] | None:
+    def get(self, key: _Key) -> pl.DataFrame | None:
         with self._lock:
             got = self._items.get(key)
             if got is not None:
                 self._items.move_to_end(key)
             return got
 
-    def put(self, key: tuple[str, tuple[str, ...]], value: tuple[np.ndarray, pl.DataFrame]) -> None:
+    def clear(self) -> None:
         with self._lock:
-            self._items[key] = value
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
+            self._items.clear()
+            self._bytes = 0
+
+    @property
+    def nbytes(self) -> int:
+        return self._bytes
+
+    def missed_before(self, key: _Key) -> bool:
+        """Whether ``key`` is among the last :data:`RECENT_MISSES` keys asked here (and note it)."""
+        with self._lock:
+            seen = key in self._missed
+            self._missed[key] = None
+            self._missed.move_to_end(key)
+            while len(self._missed) > RECENT_MISSES:
+                self._missed.popitem(last=False)
+            return seen
+
+    def put(self, key: _Key, frame: pl.DataFrame) -> None:
+        size = frame.estimated_size()
+        with self._lock:
+            if key in self._items or size > self.max_bytes:
+                return
+            self._items[key] = frame
+            self._bytes += size
+            while self._bytes > self.max_bytes:
+                self._bytes -= self._items.popitem(last=False)[1].estimated_size()
 
 
 @dataclass(frozen=True, eq=False)
@@ -54,6 +85,11 @@ class FeatureSource:
     ``runs`` maps a file id to its (first row, row count) when each series' rows are
     contiguous (the pipeline writes the table sorted by id, date): a fallback then reads
     only the row groups of the requested series instead of scanning the whole table.
+
+    A parquet reader decodes a row group's column chunks whole, whichever rows are wanted, so
+    a row group asked for again is kept decoded (``groups``: their boundaries, the first row
+    of each, then the row count), and so are the rows of recently asked series, each within
+    :data:`CACHE_BYTES`.
     """
 
     version: str
@@ -66,7 +102,9 @@ class FeatureSource:
     history_end: dt.date | None
     runs: dict[str, tuple[int, int]] | None = None
     schema: dict[str, pl.DataType] = field(default_factory=dict)
-    cache: _SeriesCache = field(default_factory=lambda: _SeriesCache(CACHED_SERIES), repr=False)
+    groups: tuple[int, ...] = ()
+    cache: _FrameCache = field(default_factory=lambda: _FrameCache(CACHE_BYTES), repr=False)
+    series_cache: _FrameCache = field(default_factory=lambda: _FrameCache(CACHE_BYTES), repr=False)
 
     @classmethod
     def load(cls) -> FeatureSource | None:
@@ -115,6 +153,7 @@ class FeatureSource:
             max_date=rng["hi"][0],
             history_end=rng["he"][0] if "he" in rng.columns else None,
             runs=_series_runs(lf),
+            groups=_group_bounds(path),
             schema=dict(schema),
         )
 
@@ -129,104 +168,95 @@ class FeatureSource:
         Recent-sales features the table does not hold (the recursive model's inputs) are computed
         from the :data:`CONTEXT_DAYS` days before each date, as in training.
         """
-        if self.runs is not None and len({p[0] for p in pairs}) <= MAX_CACHED_PER_CALL:
-            return self._fetch_cached(pairs, tuple(columns))
-        want = pl.DataFrame(
-            {"id": [p[0] for p in pairs], "date": [p[1] for p in pairs]},
-            schema={"id": pl.String, "date": pl.Date},
-        ).unique()
+        wanted = list(dict.fromkeys(pairs))
         recent = [c for c in columns if c in RECENT_COLUMNS and c not in self.columns]
         cols = ["date", *[c for c in columns if c not in ("id", "date", *recent)]]
-        if not recent:
-            return want.join(self._read(want, cols), on=["id", "date"], how="inner")
-        lo, hi = want["date"].min(), want["date"].max()
-        span = pl.date_range(lo - dt.timedelta(days=CONTEXT_DAYS), hi, eager=True).alias("date")
-        window = want.select(pl.col("id").unique()).join(span.to_frame(), how="cross")
-        extra = [c for c in ("sales", "is_launched") if c not in cols]
-        rows = with_recent_features(self._read(window, [*cols, *extra]), day="date")
+        extra = [c for c in ("sales", "is_launched") if recent and c not in cols]
+        days: dict[str, list[dt.date]] = {}
+        for sid, d in wanted:
+            days.setdefault(sid, []).append(d)
+        if recent:  # one grid: every series from CONTEXT_DAYS before the first date to the last
+            lo, hi = min(d for _, d in wanted), max(d for _, d in wanted)
+            span = _day_range(lo - dt.timedelta(days=CONTEXT_DAYS), hi)
+            days = dict.fromkeys(days, span)
+        rows = self._fetch_slices(days, [*cols, *extra])
+        if rows is not None and not recent:
+            return rows  # exactly the wanted rows
+        if rows is None:
+            dates = {d for ds in days.values() for d in ds}
+            rows = self._fetch_scan(list(days), list(dates), [*cols, *extra])
+        if recent:
+            rows = with_recent_features(rows, day="date")
+        want = pl.DataFrame(
+            {"id": [p[0] for p in wanted], "date": [p[1] for p in wanted]},
+            schema={"id": pl.String, "date": pl.Date},
+        )
         return want.join(rows.select("id", *cols, *recent), on=["id", "date"], how="inner")
 
-    def _fetch_cached(
-        self, pairs: Sequence[tuple[str, dt.date]], columns: tuple[str, ...]
-    ) -> pl.DataFrame:
-        """Rows from the prepared frames of the series (read and prepared once per series)."""
-        by_series: dict[str, set[int]] = {}
-        for sid, d in dict.fromkeys(pairs):
-            by_series.setdefault(sid, set()).add(epoch_day(d))
-        parts = []
-        for sid, days in by_series.items():
-            prepared = self._series(sid, columns)
-            if prepared is None:
-                continue
-            day, frame = prepared
-            want = np.fromiter(sorted(days), np.int64, len(days))
-            k = np.minimum(np.searchsorted(day, want), len(day) - 1)
-            rows = k[day[k] == want]
-            if len(rows):
-                parts.append(frame[rows.tolist()])
-        if not parts:
-            return self._empty(columns)
-        return pl.concat(parts)
+    def _fetch_slices(self, days: dict[str, list[dt.date]], cols: list[str]) -> pl.DataFrame | None:
+        """The given days of each series, from its rows in the decoded row groups; ``None``:
+        scan instead.
 
-    def _empty(self, columns: Sequence[str]) -> pl.DataFrame:
-        out: dict[str, pl.DataType] = {"id": pl.String(), "date": pl.Date()}
-        out |= {c: self.schema.get(c, pl.Float32()) for c in columns if c not in out}
-        return pl.DataFrame(schema=out)
-
-    def _series(self, sid: str, columns: tuple[str, ...]) -> tuple[np.ndarray, pl.DataFrame] | None:
-        """``(epoch days, frame)`` of every day of series ``sid`` with ``columns``, cached."""
-        key = (sid, columns)
-        got = self.cache.get(key)
-        if got is not None:
-            return got
-        run = self.runs.get(sid) if self.runs is not None else None
-        if run is None:
+        The ids are not read: a range holds one series in the file version the ranges were
+        taken from, which is checked after each decode (the file is replaced by rename).
+        """
+        if self.runs is None or len(days) > MAX_INDEXED_SERIES:
             return None
-        recent = [c for c in columns if c in RECENT_COLUMNS and c not in self.columns]
-        cols = [c for c in columns if c not in ("id", "date", *recent)]
-        extra = [c for c in ("sales", "is_launched") if recent and c not in cols]
-        frame = (
-            pl.scan_parquet(self.path)
-            .slice(*run)
-            .select(pl.col("id").cast(pl.String), "date", *cols, *extra)
-            .collect()
-            .sort("date")
-        )
-        if recent:
-            frame = with_recent_features(frame, day="date")
-        frame = frame.select("id", "date", *[c for c in columns if c not in ("id", "date")])
-        got = (frame["date"].cast(pl.Int32).to_numpy().astype(np.int64), frame)
-        self.cache.put(key, got)
-        return got
-
-    def _read(self, want: pl.DataFrame, cols: list[str]) -> pl.DataFrame:
-        got = self._fetch_slices(want, cols)
-        return self._fetch_scan(want, cols) if got is None else got
-
-    def _fetch_slices(self, want: pl.DataFrame, cols: list[str]) -> pl.DataFrame | None:
-        """Read only the row range of each requested series; ``None``: scan instead."""
-        per_series = want.group_by("id").agg("date")
-        if self.runs is None or per_series.height > MAX_INDEXED_SERIES:
-            return None
-        lf = pl.scan_parquet(self.path)
         parts = []
-        for sid, dates in per_series.iter_rows():
+        for sid, ds in days.items():
             run = self.runs.get(sid)
             if run is not None:
+                rows = self._series_rows(sid, run, tuple(cols))
                 parts.append(
-                    lf.slice(*run)
-                    .filter(pl.col("date").is_in(dates))
-                    .select(pl.col("id").cast(pl.String), *cols)
-                    .filter(pl.col("id") == sid)
+                    rows.filter(pl.col("date").is_in(ds)).select(
+                        pl.lit(sid, pl.String).alias("id"), *cols
+                    )
                 )
-        return pl.concat(pl.collect_all(parts)) if parts else None
+        return pl.concat(parts) if parts else None
 
-    def _fetch_scan(self, want: pl.DataFrame, cols: list[str]) -> pl.DataFrame:
+    def _series_rows(self, sid: str, run: tuple[int, int], cols: tuple[str, ...]) -> pl.DataFrame:
+        """All rows of series ``sid`` (``cols``), kept as a copy (not a view of its groups)."""
+        got = self.series_cache.get((sid, cols))
+        if got is None:
+            rows = self._rows(*run, cols)
+            got = rows[np.arange(rows.height)]  # a gather copies: no decoded group kept alive
+            self.series_cache.put((sid, cols), got)
+        return got
+
+    def _rows(self, first: int, n: int, cols: tuple[str, ...]) -> pl.DataFrame:
+        """Rows ``first`` to ``first + n`` (``cols``). A row group missed a second time
+        recently is decoded whole and kept; otherwise only these rows are read."""
+        bounds = self.groups
+        if len(bounds) < 2:  # row groups unknown
+            return self._read_rows(first, n, cols)
+        g = bisect.bisect_right(bounds, first) - 1
+        parts = []
+        while n > 0 and g + 1 < len(bounds):
+            lo, hi = bounds[g], bounds[g + 1]
+            group = self.cache.get((g, cols))
+            if group is None and self.cache.missed_before((g, cols)):
+                group = self._read_rows(lo, hi - lo, cols)
+                self.cache.put((g, cols), group)
+            if group is None:
+                take = self._read_rows(first, min(n, hi - first), cols)
+            else:
+                take = group.slice(first - lo, n)
+            parts.append(take)
+            first, n, g = first + take.height, n - take.height, g + 1
+        return parts[0] if len(parts) == 1 else pl.concat(parts)
+
+    def _read_rows(self, start: int, n: int, cols: tuple[str, ...]) -> pl.DataFrame:
+        got = pl.scan_parquet(self.path).slice(start, n).select(cols).collect()
+        if store.file_version(self.path) != self.version:
+            raise LoadError(f"{self.path.name}: replaced while reading; reloading")
+        return got
+
+    def _fetch_scan(self, ids: list[str], dates: list[dt.date], cols: list[str]) -> pl.DataFrame:
         return (
             pl.scan_parquet(self.path)
-            .filter(pl.col("date").is_in(want["date"].unique().implode()))
+            .filter(pl.col("date").is_in(pl.Series(dates, dtype=pl.Date).unique().implode()))
             .with_columns(pl.col("id").cast(pl.String))
-            .filter(pl.col("id").is_in(want["id"].unique().implode()))
+            .filter(pl.col("id").is_in(pl.Series(ids, dtype=pl.String).implode()))
             .select("id", *cols)
             .collect()
         )
@@ -244,6 +274,14 @@ class FeatureSource:
         return self.fetch([(i, day) for i in ids], columns).select(list(columns))
 
 
+def _group_bounds(path: Path) -> tuple[int, ...]:
+    """Row-group boundaries of the parquet file at ``path``: each group's first row, then
+    the row count."""
+    meta = pq.read_metadata(path)
+    sizes = [meta.row_group(k).num_rows for k in range(meta.num_row_groups)]
+    return (0, *np.cumsum(sizes, dtype=np.int64).tolist())
+
+
 def _series_runs(lf: pl.LazyFrame) -> dict[str, tuple[int, int]] | None:
     """(first row, row count) of every id whose rows are contiguous; ``None`` if one is not.
 
@@ -259,3 +297,8 @@ def _series_runs(lf: pl.LazyFrame) -> dict[str, tuple[int, int]] | None:
         sid: (int(a), int(n))
         for sid, a, n in zip(ids.to_list(), starts.tolist(), lengths.tolist(), strict=True)
     }
+
+
+def _day_range(lo: dt.date, hi: dt.date) -> list[dt.date]:
+    """Every day from ``lo`` to ``hi`` (both included)."""
+    return [lo + dt.timedelta(days=k) for k in range((hi - lo).days + 1)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from pathlib import Path
 
 import api_fixtures as fx
@@ -166,3 +167,38 @@ def test_feature_fetch_computes_the_recursive_models_recent_features(
     assert got.height == 3 and got["recent_mean_28"].null_count() == 1  # day 3: not launched
     assert got.equals(want)
     assert fs.sample(cols).columns == cols
+
+
+def test_feature_fetch_keeps_row_groups_decoded_within_its_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every day of series that straddle row groups: read alone, then from kept groups."""
+    from forecasting_api.services import feature_source
+
+    feats = fx.make_features().sort("id", "date")
+    (tmp_path / "assets").mkdir()
+    path = tmp_path / "assets" / "features.parquet"
+    feats.write_parquet(path, row_group_size=100)
+    monkeypatch.setenv("FORECASTING_HOME", str(tmp_path))
+    monkeypatch.setattr(feature_source, "CACHE_BYTES", 20_000)  # a few 100-row groups
+    fs = FeatureSource.load()
+    assert fs is not None and fs.groups == (*range(0, feats.height, 100), feats.height)
+    ids = ["FOODS_3_090_WI_1", "HOBBIES_1_002_TX_1"]
+    pairs = [(i, d) for i in ids for d in feats.filter(pl.col("id") == i)["date"]]
+    want = (
+        feats.filter(pl.col("id").is_in(ids))
+        .with_columns(pl.col("id").cast(pl.String))
+        .select("id", "date", *fx.FEATURE_COLUMNS)
+        .sort("id", "date")
+    )
+    assert fs.fetch(pairs, fx.FEATURE_COLUMNS).sort("id", "date").equals(want)
+    assert fs.cache.nbytes == 0 and 0 < fs.series_cache.nbytes <= 20_000  # rows read alone
+    fs.series_cache.clear()
+    for _ in range(2):  # the groups, asked for again, are decoded whole and kept
+        assert fs.fetch(pairs, fx.FEATURE_COLUMNS).sort("id", "date").equals(want)
+        assert 0 < fs.cache.nbytes <= 20_000 and 0 < fs.series_cache.nbytes <= 20_000
+    os.utime(path, ns=(1, 1))  # the file changed under a loaded source: refuse, don't guess
+    fs.cache.clear()
+    fs.series_cache.clear()
+    with pytest.raises(LoadError, match="replaced"):
+        fs.fetch(pairs[:1], fx.FEATURE_COLUMNS)
