@@ -32,6 +32,10 @@ class FoldScorer:
             sn = ev.score(actual, seasonal_naive(panel.history(f.origin), f.horizon))["all"]
             self._folds[f.k] = (ev, actual, sn)
 
+    def evaluator(self, k: int) -> WRMSSEEvaluator:
+        """Fold ``k``'s evaluator (scales and weights from the data known at its origin)."""
+        return self._folds[k][0]
+
     def ratio(self, k: int, forecast: np.ndarray) -> float:
         """WRMSSE of ``forecast`` on fold ``k`` over seasonal naive's."""
         ev, actual, sn = self._folds[k]

@@ -160,7 +160,7 @@ def _choose(
 
 
 def calibrate_quantiles(
-    panel: Panel, forecasts: dict[int, np.ndarray], folds: Sequence[Fold]
+    panel: Panel, forecasts: dict[int, np.ndarray], folds: Sequence[Fold], scorer: FoldScorer
 ) -> tuple[QuantileCalibration, pl.DataFrame, pl.DataFrame]:
     """The quantile calibration from every fold; and, for each fold, from a calibration fitted on
     the other folds only: its coverage, and its WSPL over the 12 levels and the nine M5 quantiles
@@ -178,7 +178,7 @@ def calibrate_quantiles(
         )  # fmt: skip
         actual = panel.actuals(by_k[k])
         cov_rows.extend(coverage_rows(MODEL, k, actual, cal.predict(fc, ids)))
-        ev, hist = panel.evaluator(by_k[k]), panel.history(by_k[k].origin)
+        ev, hist = scorer.evaluator(k), panel.history(by_k[k].origin)
         candidates = {
             MODEL: {lv: q[..., m5] for lv, q in cal.level_forecasts(fc, panel.hierarchy).items()},
             "seasonal_naive": quantiles_by_level(ev, hist, seasonal_naive_quantiles, fc.shape[1]),
@@ -300,7 +300,7 @@ def run_training(
         forecasts = {o.fold.k: o.blend(choice.rounds, w_series) for o in outputs}
         rows: list[dict[str, object]] = []
         for out in outputs:
-            ev, actual = panel.evaluator(out.fold), panel.actuals(out.fold)
+            ev, actual = scorer.evaluator(out.fold.k), panel.actuals(out.fold)
             rows.extend(score_rows(MODEL, out.fold, ev, actual, forecasts[out.fold.k]))
             for part, trees in choice.rounds.items():
                 rows.extend(score_rows(f"{MODEL}_{part}", out.fold, ev, actual,
@@ -311,7 +311,7 @@ def run_training(
             pl.concat([model_metrics, base.select(model_metrics.columns)]),
         )
         head = headline(all_metrics, MODEL)
-        calibration, coverage, wspl = calibrate_quantiles(panel, forecasts, folds)
+        calibration, coverage, wspl = calibrate_quantiles(panel, forecasts, folds, scorer)
         wspl_ratio = (
             wspl.pivot(on="model", index="fold", values="wspl")
             .select(pl.col(MODEL) / pl.col("seasonal_naive"))
