@@ -36,6 +36,10 @@ class FoldScorer:
         """Fold ``k``'s evaluator (scales and weights from the data known at its origin)."""
         return self._folds[k][0]
 
+    def seasonal_naive_wrmsse(self, k: int) -> float:
+        """Seasonal naive's WRMSSE on fold ``k`` (the ratio's denominator)."""
+        return float(self._folds[k][2])
+
     def ratio(self, k: int, forecast: np.ndarray) -> float:
         """WRMSSE of ``forecast`` on fold ``k`` over seasonal naive's."""
         ev, actual, sn = self._folds[k]

@@ -38,7 +38,6 @@ from forecasting_assets.modeling.backtest import (
 from forecasting_assets.modeling.baselines import (
     naive_spread_quantiles,
     quantiles_by_level,
-    seasonal_naive,
     seasonal_naive_quantiles,
 )
 from forecasting_assets.modeling.config import TrainingSettings
@@ -71,7 +70,7 @@ class MLflowLike(Protocol):
 
 
 def baseline_metrics_for(
-    panel: Panel, folds: list[Fold], given: pl.DataFrame | None
+    panel: Panel, folds: list[Fold], given: pl.DataFrame | None, scorer: FoldScorer
 ) -> pl.DataFrame:
     """The baselines' backtest metrics on ``folds``: reuse ``given`` (the baselines asset) if it was
     scored on the same folds (checked via seasonal naive), else recompute."""
@@ -80,10 +79,7 @@ def baseline_metrics_for(
             if sorted(set(given["fold"].to_list())) != [f.k for f in folds]:
                 raise KeyError("different folds")
             for fold in folds:
-                ev = panel.evaluator(fold)
-                sn = ev.score(
-                    panel.actuals(fold), seasonal_naive(panel.history(fold.origin), fold.horizon)
-                )["all"]
+                sn = scorer.seasonal_naive_wrmsse(fold.k)
                 if not math.isclose(sn, wrmsse_of(given, "seasonal_naive", fold.k), rel_tol=1e-9):
                     raise KeyError("different folds")
             return given
@@ -292,9 +288,9 @@ def run_training(
         outputs = assemble_folds(trainings, panel, folds)
         timings["backtest_and_final_models"] = time.perf_counter() - t
         t = time.perf_counter()
-        base = baseline_metrics_for(panel, folds, baseline_metrics)
-        # 2. Trees and blend weights chosen on the mean over the folds.
         scorer = FoldScorer(panel, folds)
+        base = baseline_metrics_for(panel, folds, baseline_metrics, scorer)
+        # 2. Trees and blend weights chosen on the mean over the folds.
         choice = _choose(outputs, scorer, series_store, settings)
         w_series = np.array([choice.recursive_weight[s] for s in series_store.tolist()])
         forecasts = {o.fold.k: o.blend(choice.rounds, w_series) for o in outputs}
