@@ -46,6 +46,8 @@ class Deployment:
         self.home = root / "dagster_home"
         self.home.mkdir()
         (self.home / "dagster.yaml").write_text((REPO / "dagster.yaml").read_text())
+        # Create the SQLite storage once, before the daemon and `dagster job launch` both would.
+        dg.DagsterInstance.from_config(str(self.home)).dispose()
         self.workspace = root / "workspace.yaml"
         self.workspace.write_text(
             f"load_from:\n  - python_file:\n      relative_path: {LOCATION}\n"
