@@ -9,13 +9,14 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
 
 from forecasting_api.services.errors import LoadError
-from forecasting_api.services.forecast_index import strip_suffix
+from forecasting_api.services.forecast_index import epoch_day, strip_suffix
 from forecasting_assets import store
 from forecasting_assets.modeling.recent import CONTEXT_DAYS, RECENT_COLUMNS, with_recent_features
 
@@ -31,17 +32,48 @@ RECENT_MISSES = 16
 _Key = tuple[int | str, tuple[str, ...]]
 
 
+@dataclass(frozen=True, eq=False)
+class SeriesRows:
+    """One series' rows and their days (days since 1970, as stored): rows by day, in
+    microseconds (a binary search and a zero-copy slice for one day)."""
+
+    frame: pl.DataFrame
+    days: np.ndarray
+    ordered: bool
+    """Whether the days increase strictly (the pipeline writes them so)."""
+
+    @classmethod
+    def of(cls, frame: pl.DataFrame) -> SeriesRows:
+        days = frame["date"].to_physical().to_numpy()
+        return cls(frame, days, len(days) < 2 or bool(np.all(days[1:] > days[:-1])))
+
+    def estimated_size(self) -> int:
+        return self.frame.estimated_size() + self.days.nbytes
+
+    def on(self, dates: Sequence[dt.date]) -> pl.DataFrame:
+        """The rows of ``dates`` that exist (in day order when the rows are)."""
+        if not self.ordered:
+            return self.frame.filter(pl.col("date").is_in(dates))
+        wanted = np.fromiter((epoch_day(d) for d in dates), np.int64, len(dates))
+        at = np.searchsorted(self.days, wanted)
+        at = at[(at < len(self.days)) & (self.days[np.minimum(at, len(self.days) - 1)] == wanted)]
+        if len(at) == 1:
+            return self.frame.slice(int(at[0]), 1)
+        return self.frame[np.sort(at)]
+
+
 class _FrameCache:
-    """LRU of frames, bounded in bytes (thread-safe; a frame is computed unlocked)."""
+    """LRU of frames (anything with ``estimated_size()``), bounded in bytes (thread-safe; a
+    frame is computed unlocked)."""
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
-        self._items: OrderedDict[_Key, pl.DataFrame] = OrderedDict()
+        self._items: OrderedDict[_Key, Any] = OrderedDict()
         self._bytes = 0
         self._missed: OrderedDict[_Key, None] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: _Key) -> pl.DataFrame | None:
+    def get(self, key: _Key) -> Any:
         with self._lock:
             got = self._items.get(key)
             if got is not None:
@@ -67,7 +99,7 @@ class _FrameCache:
                 self._missed.popitem(last=False)
             return seen
 
-    def put(self, key: _Key, frame: pl.DataFrame) -> None:
+    def put(self, key: _Key, frame: Any) -> None:
         size = frame.estimated_size()
         with self._lock:
             if key in self._items or size > self.max_bytes:
@@ -206,20 +238,21 @@ class FeatureSource:
         for sid, ds in days.items():
             run = self.runs.get(sid)
             if run is not None:
-                rows = self._series_rows(sid, run, tuple(cols))
-                parts.append(
-                    rows.filter(pl.col("date").is_in(ds)).select(
-                        pl.lit(sid, pl.String).alias("id"), *cols
-                    )
-                )
-        return pl.concat(parts) if parts else None
+                parts.append(self._series_rows(sid, run, tuple(cols)).on(ds))
+        if not parts:
+            return None
+        return parts[0] if len(parts) == 1 else pl.concat(parts)
 
-    def _series_rows(self, sid: str, run: tuple[int, int], cols: tuple[str, ...]) -> pl.DataFrame:
-        """All rows of series ``sid`` (``cols``), kept as a copy (not a view of its groups)."""
+    def _series_rows(self, sid: str, run: tuple[int, int], cols: tuple[str, ...]) -> SeriesRows:
+        """All rows of series ``sid`` (``id`` + ``cols``), kept as a copy (not a view of its
+        groups)."""
         got = self.series_cache.get((sid, cols))
         if got is None:
             rows = self._rows(*run, cols)
-            got = rows[np.arange(rows.height)]  # a gather copies: no decoded group kept alive
+            frame = rows[np.arange(rows.height)].select(  # a gather copies: no group kept alive
+                pl.lit(sid, pl.String).alias("id"), *cols
+            )
+            got = SeriesRows.of(frame)
             self.series_cache.put((sid, cols), got)
         return got
 

@@ -34,7 +34,13 @@ from forecasting_api.services.errors import LoadError, PredictionError, Transien
 from forecasting_api.services.feature_source import FeatureSource
 from forecasting_assets import store
 from forecasting_assets.modeling.family import ModelFamily
-from forecasting_assets.modeling.quantiles import LOWER_Q, UPPER_Q, ConformalQuantiles
+from forecasting_assets.modeling.forecast import Calibration, quantile_matrix
+from forecasting_assets.modeling.quantiles import (
+    LOWER_Q,
+    UPPER_Q,
+    QuantileCalibration,
+    calibration_from_dict,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +61,7 @@ class ModelBundle:
     feature_columns: tuple[str, ...]
     importance: dict[str, dict[str, float]] | None
     importance_source: str | None
-    calibration: ConformalQuantiles | None
+    calibration: Calibration | None
     loaded_at: dt.datetime
     smoke_test: str
     digest: str = ""
@@ -70,7 +76,7 @@ class ModelBundle:
     def predict(self, frame: pl.DataFrame) -> np.ndarray:
         """Point forecasts (>= 0) for the feature rows in ``frame``."""
         if self.direct is not None:
-            out = np.asarray(self.direct(frame.select(self.feature_columns)), np.float64)
+            out = np.asarray(self.direct(frame), np.float64)
         else:
             x = model_input(frame, self.feature_columns)
             out = np.asarray(self.model.predict(x), np.float64)
@@ -79,14 +85,19 @@ class ModelBundle:
             raise PredictionError(503, "model returned a wrong number of predictions")
         return np.clip(np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0), 0.0, None)
 
-    def interval(self, point: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-        """The 80 % interval (q10, q90) of the model's conformal calibration, if it has one."""
-        return None if self.calibration is None else conformal_interval(self.calibration, point)
+    def interval(
+        self, point: np.ndarray, ids: Sequence[str]
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """The 80 % interval (q10, q90) of the points of series ``ids`` from the model's
+        calibration, as the batch forecasts compute it; ``None`` without a calibration."""
+        return None if self.calibration is None else interval_of(self.calibration, point, ids)
 
 
-def conformal_interval(cal: ConformalQuantiles, point: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``lower``/``upper`` of ``point`` as the pipeline computes them (its quantile levels)."""
-    q = cal.predict(point)
+def interval_of(
+    cal: Calibration, point: np.ndarray, ids: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """``lower``/``upper`` of ``point`` (series ``ids``) as the pipeline computes them."""
+    q = quantile_matrix(cal, point, ids)
     lo, hi = q[:, cal.quantiles.index(LOWER_Q)], q[:, cal.quantiles.index(UPPER_Q)]
     return np.minimum(lo, point), np.maximum(hi, point)
 
@@ -100,21 +111,22 @@ def model_input(frame: pl.DataFrame, columns: Sequence[str]) -> Any:
     )
 
 
-def calibration_from(raw: Any) -> ConformalQuantiles | None:
-    """The pipeline's calibration object from its logged dict; ``None`` if absent or unusable."""
+def calibration_from(raw: Any) -> Calibration | None:
+    """The pipeline's calibration from its logged dict; ``None`` if absent or unusable."""
     if not isinstance(raw, dict):
         return None
     try:
-        cal = ConformalQuantiles.from_dict(raw)
+        cal = calibration_from_dict(raw)
         cal.quantiles.index(LOWER_Q), cal.quantiles.index(UPPER_Q)
-        if len(cal.residuals) != len(cal.edges) + 1:
+        pooled = cal.fallback if isinstance(cal, QuantileCalibration) else cal
+        if len(pooled.residuals) != len(pooled.edges) + 1:
             return None
     except (KeyError, TypeError, ValueError):
         return None
     return cal
 
 
-def _calibration_of(model: Any) -> ConformalQuantiles | None:
+def _calibration_of(model: Any) -> Calibration | None:
     try:
         raw = getattr(model.unwrap_python_model(), "calibration", None)
     except Exception:
@@ -134,7 +146,7 @@ def direct_predictor(
         inner = None
     demand = getattr(inner, "model", None)
     if isinstance(demand, ModelFamily):
-        return demand.predict
+        return lambda frame: demand.predict(frame.select(columns))
     try:
         booster = model.get_raw_model()
     except Exception:
@@ -150,8 +162,8 @@ def direct_predictor(
         return None
 
     def predict(frame: pl.DataFrame) -> np.ndarray:
-        x = frame.select(pl.col(c).cast(pl.Float64) for c in columns).to_numpy()
-        return booster.predict(x, num_threads=1)
+        x = np.column_stack([frame.get_column(c).to_numpy() for c in columns])
+        return booster.predict(x.astype(np.float64, copy=False), num_threads=1)
 
     return predict
 

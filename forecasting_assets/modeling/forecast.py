@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 
 import numpy as np
 import polars as pl
@@ -35,6 +36,17 @@ VALUE_COLUMNS: tuple[str, ...] = ("predicted_sales", "lower", "upper", *QUANTILE
 Calibration = QuantileCalibration | ConformalQuantiles
 
 
+def quantile_matrix(
+    calibration: Calibration, point: np.ndarray, rows: pl.DataFrame | Sequence[str]
+) -> np.ndarray:
+    """Quantiles ``(n, Q)`` of the bottom-level point forecasts ``point``; ``rows`` gives each
+    forecast's series (a frame with ``id``, or the ids): per series with a
+    :class:`QuantileCalibration`, id-free with a legacy :class:`ConformalQuantiles`."""
+    if isinstance(calibration, QuantileCalibration):
+        return calibration.predict(point, rows)
+    return calibration.predict(point)
+
+
 def forecast_frame(
     rows: pl.DataFrame, point: np.ndarray, calibration: Calibration, model_version: str
 ) -> pl.DataFrame:
@@ -44,10 +56,7 @@ def forecast_frame(
     the hierarchy columns are kept (as strings) for aggregation, :func:`export_frame` drops them.
     """
     point = np.clip(np.asarray(point, np.float64), 0.0, None)
-    if isinstance(calibration, QuantileCalibration):
-        q = calibration.predict(point, rows)
-    else:
-        q = calibration.predict(point)
+    q = quantile_matrix(calibration, point, rows)
     qcols = {quantile_column(level): q[:, i] for i, level in enumerate(calibration.quantiles)}
     base = rows.select(
         *[

@@ -14,7 +14,7 @@ import pytest
 from forecasting_api.services.errors import LoadError, PredictionError
 from forecasting_api.services.feature_source import FeatureSource
 from forecasting_api.services.forecast_index import ForecastIndex
-from forecasting_api.services.model_bundle import calibration_from, conformal_interval
+from forecasting_api.services.model_bundle import calibration_from, interval_of
 from forecasting_api.services.predictor import Query, poisson_interval, predict
 from forecasting_api.services.snapshot import Snapshot
 
@@ -90,6 +90,39 @@ def test_poisson_interval_brackets_the_mean() -> None:
     assert hi[3] - lo[3] > hi[2] - lo[2]
 
 
+def test_poisson_interval_equals_scipy_quantiles() -> None:
+    from scipy.stats import poisson
+
+    mu = np.concatenate([np.linspace(0.001, 3, 200), np.linspace(3, 400, 200)])
+    lo, hi = poisson_interval(mu, level=0.8)
+    assert np.array_equal(lo, np.minimum(poisson.ppf(0.1, mu), mu))
+    assert np.array_equal(hi, np.maximum(poisson.ppf(0.9, mu), mu))
+
+
+def test_model_answer_interval_is_the_batch_forecasts_per_series_interval() -> None:
+    from forecasting_assets.modeling.forecast import forecast_frame
+    from forecasting_assets.modeling.quantiles import QuantileCalibration
+
+    rng = np.random.default_rng(0)
+    ids = [f"I_{k}_CA_1" for k in range(40)]
+    hierarchy = pl.DataFrame(
+        {"id": ids, "item_id": [i[:-5] for i in ids], "dept_id": "D", "cat_id": "C",
+         "store_id": "CA_1", "state_id": "CA"}
+    )  # fmt: skip
+    scale = rng.uniform(0.2, 20, (40, 1))
+    folds = [rng.poisson(scale, (40, 28)).astype(float) for _ in range(3)]
+    cal = calibration_from(QuantileCalibration.fit([f * 0 + scale for f in folds], folds,
+                                                   hierarchy).to_dict())  # fmt: skip
+    assert isinstance(cal, QuantileCalibration)
+    point = rng.uniform(0, 25, 40)
+    rows = hierarchy.with_columns(date=pl.lit(D0))
+    batch = forecast_frame(rows, point, cal, "1")
+    lo, hi = interval_of(cal, point, ids)
+    assert np.allclose(lo, batch["lower"].to_numpy()) and np.allclose(hi, batch["upper"])
+    pooled, _ = interval_of(cal.fallback, point, ids)
+    assert not np.allclose(lo, pooled), "per series, not the pooled id-free quantiles"
+
+
 def test_interval_from_calibration_uses_q10_q90_by_bin() -> None:
     cal = {
         "quantiles": [0.05, 0.1, 0.5, 0.9, 0.95],
@@ -98,7 +131,7 @@ def test_interval_from_calibration_uses_q10_q90_by_bin() -> None:
     }
     parsed = calibration_from(cal)
     assert parsed is not None
-    lo, hi = conformal_interval(parsed, np.array([0.5, 3.0]))
+    lo, hi = interval_of(parsed, np.array([0.5, 3.0]), ["a", "b"])
     assert lo.tolist() == [0.0, 1.0] and hi.tolist() == [1.5, 7.0]
     assert calibration_from({"quantiles": [0.1]}) is None
     assert calibration_from(None) is None
@@ -202,3 +235,18 @@ def test_feature_fetch_keeps_row_groups_decoded_within_its_budget(
     fs.series_cache.clear()
     with pytest.raises(LoadError, match="replaced"):
         fs.fetch(pairs[:1], fx.FEATURE_COLUMNS)
+
+
+@pytest.mark.parametrize("ordered", [True, False])
+def test_series_rows_by_day(ordered: bool) -> None:
+    from forecasting_api.services.feature_source import SeriesRows
+
+    days = [D0 + dt.timedelta(k) for k in (0, 1, 2, 4, 7)]  # gaps at 3, 5, 6
+    frame = pl.DataFrame({"date": days, "x": [0.0, 1.0, 2.0, 4.0, 7.0]})
+    rows = SeriesRows.of(frame if ordered else frame.reverse())
+    assert rows.ordered is ordered
+    on = rows.on([D0 + dt.timedelta(4)])
+    assert on["x"].to_list() == [4.0]
+    got = rows.on([D0 + dt.timedelta(k) for k in (7, 3, 0, 9, -1)])
+    assert sorted(got["x"].to_list()) == [0.0, 7.0]
+    assert rows.on([D0 + dt.timedelta(5)]).height == 0
