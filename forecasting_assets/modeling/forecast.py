@@ -8,12 +8,12 @@ import numpy as np
 import polars as pl
 
 from forecasting_assets.contracts import BOTTOM_LEVEL, M5_LEVELS, CheckOutcome
+from forecasting_assets.modeling.quantile_calibration import QuantileCalibration
 from forecasting_assets.modeling.quantiles import (
     LOWER_Q,
     QUANTILE_COLUMNS,
     UPPER_Q,
     ConformalQuantiles,
-    QuantileCalibration,
     quantile_column,
 )
 
