@@ -8,7 +8,8 @@ Builds, under a folder used as ``FORECASTING_HOME``:
 * ``mlflow.db`` – a SQLite MLflow store with experiment ``m5-forecasting`` and a LightGBM
   model registered as ``m5_demand_model`` with alias ``champion``.
 
-Also used by ``benchmarks/bench_api.py`` (``make_forecasts_full_scale``).
+Imported by qualified name (``from tests.api import helpers as fx``) by the API tests, their
+conftest and ``benchmarks/bench_api.py`` (``make_forecasts_full_scale``).
 """
 
 from __future__ import annotations
