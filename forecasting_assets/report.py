@@ -34,23 +34,20 @@ def summary(settings: Settings | None = None) -> str:
         )
     forecasts = store.load_forecasts()
     if forecasts is not None:
+        series, days = forecasts["id"].n_unique(), forecasts["date"].n_unique()
+        units = forecasts["predicted_sales"].sum()
         lines.append(
-            f"  forecasts: {forecasts['id'].n_unique()} series × {forecasts['date'].n_unique()} "
-            f"days, {forecasts['predicted_sales'].sum():,.0f} units in total "
+            f"  forecasts: {series} series × {days} days, {units:,.0f} units in total "
             f"({settings.exports_dir / contracts.FORECASTS_FILE})"
         )
     drift = store.load_drift_report()
     if drift:
-        lines.append(
-            f"  drift status: {drift.get('status')} "
-            f"({settings.exports_dir / contracts.DRIFT_REPORT_FILE})"
-        )
+        path = settings.exports_dir / contracts.DRIFT_REPORT_FILE
+        lines.append(f"  drift status: {drift.get('status')} ({path})")
     plan = store.load_inventory_plan()
     if plan is not None:
-        lines.append(
-            f"  inventory plan: {plan.height} series "
-            f"({settings.exports_dir / contracts.INVENTORY_PLAN_FILE})"
-        )
+        path = settings.exports_dir / contracts.INVENTORY_PLAN_FILE
+        lines.append(f"  inventory plan: {plan.height} series ({path})")
     lines.append("Next: `make ui` (Dagster UI), `make api`, `make dashboard`, `make mlflow-ui`.")
     return "\n".join(lines)
 
