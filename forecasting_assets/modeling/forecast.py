@@ -21,7 +21,7 @@ FORECAST_COLUMNS: tuple[str, ...] = (
     "id", "item_id", "store_id", "date", "predicted_sales", "lower", "upper",
     *QUANTILE_COLUMNS, "model_version",
 )  # fmt: skip
-"""Exact column order of forecasts.parquet (CONTRACTS.md)."""
+"""Exact column order of forecasts.parquet (its schema: ``export_schemas.ForecastsSchema``)."""
 
 AGGREGATE_LEVELS: dict[str, tuple[str, ...]] = M5_LEVELS
 """Levels of forecasts_aggregated.parquet: all 12 M5 levels."""
