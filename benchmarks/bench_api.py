@@ -49,11 +49,11 @@ import numpy as np
 import polars as pl
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT / "tests" / "api"))
+sys.path.insert(0, str(ROOT))  # this checkout, and its test helpers by qualified name
 
-import api_fixtures as fx  # noqa: E402
 from _measure import memory_kib  # noqa: E402
+
+from tests.api import helpers as fx  # noqa: E402
 
 KEY = "bench-key"
 

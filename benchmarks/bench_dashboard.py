@@ -4,8 +4,9 @@
 
 ``--build`` first writes contract-shaped data of full M5 size into ``--home`` (30,490 series;
 sales_long 60,034,810 rows over 1,941 + 28 days; forecasts 853,720 rows; every export; a small
-MLflow store) with ``build_home`` of ``tests/dashboard/conftest.py`` (~2 min). Any other FORECASTING_HOME produced
-by the pipeline (e.g. ``data`` after ``make demo``) can be measured the same way.
+MLflow store) with ``build_home`` of ``tests/dashboard/sample_home.py`` (~2 min). Any other
+FORECASTING_HOME produced by the pipeline (e.g. ``data`` after ``make demo``) can be measured the
+same way.
 
 For each page: the first render with every dashboard cache cleared (the worst case: the first
 visitor after a restart opens that page), then widget changes (filters) on warm caches. Python
@@ -17,7 +18,6 @@ time is printed apart. Targets: first render <= 3 s, filter change <= 1 s.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import resource
 import sys
@@ -99,12 +99,8 @@ def main() -> None:
     args = parser.parse_args()
     home = args.home.resolve()
     if args.build:
-        spec = importlib.util.spec_from_file_location(
-            "dashboard_data", ROOT / "tests" / "dashboard" / "conftest.py"
-        )
-        assert spec is not None and spec.loader is not None
-        fixtures = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(fixtures)
+        from tests.dashboard import sample_home as fixtures
+
         t0 = time.perf_counter()
         full = fixtures.SampleSpec(items_per_dept=None, stores=tuple(fixtures.STORES), n_days=1941)
         fixtures.build_home(home, full, mlflow=True)

@@ -10,11 +10,8 @@ counting data generation. Targets (issue 2): <= 60 s and <= 6 GB on a 2-core, 24
 
 import argparse
 import os
-import sys
 import tempfile
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _measure import measure
 

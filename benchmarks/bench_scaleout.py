@@ -27,7 +27,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests" / "pipeline"))  # redis_server from its conftest
 VENV_BIN = Path(sys.executable).parent
 
 
@@ -115,7 +114,7 @@ def _proc_stats(pid: int) -> tuple[float, float]:
 
 def _partitioned(sales_long: Path, work: Path, per_run: int) -> dict:
     """Mode B: Redis + two Celery workers + one `dagster job execute` per backfill run."""
-    from conftest import redis_server
+    from tests.pipeline.services import redis_server
 
     home, dagster_home = work / "home", work / "dagster_home"
     shutil.rmtree(home, ignore_errors=True)

@@ -67,13 +67,15 @@ def main() -> None:
     from forecasting_assets.modeling import baselines
     from forecasting_assets.modeling.backtest import Fold, FoldPlan, build_panel
     from forecasting_assets.modeling.metrics import M5_QUANTILES, level_codes
+    from forecasting_assets.modeling.quantile_calibration import (
+        QuantileCalibration,
+        level_series,
+    )
     from forecasting_assets.modeling.quantiles import (
         LOWER_Q,
         QUANTILES,
         UPPER_Q,
         ConformalQuantiles,
-        QuantileCalibration,
-        level_series,
     )
 
     t0 = time.perf_counter()

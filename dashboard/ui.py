@@ -40,6 +40,22 @@ CLASS_SCALE = alt.Scale(
 )
 
 
+def demand_class_bar(frame: pl.DataFrame, unit: str) -> alt.Chart:
+    """Bar chart of how many rows of ``frame`` (``unit``: items, series) fall in each demand
+    class (its ``demand_class`` column), largest first, in the class colours."""
+    counts = frame.group_by("demand_class").len().sort("len", descending=True)
+    return (
+        alt.Chart(counts.to_pandas())
+        .mark_bar()
+        .encode(
+            x=alt.X("len:Q", title=unit),
+            y=alt.Y("demand_class:N", sort="-x", title=None),
+            color=alt.Color("demand_class:N", legend=None, scale=CLASS_SCALE),
+            tooltip=["demand_class", "len"],
+        )
+    )
+
+
 def model_scale(models: list[str]) -> alt.Scale:
     """The same colour for the same model on every chart (the model in orange, baselines muted)."""
     extra = ["#54a24b", "#eeca3b", "#ff9da6", "#9d755d", "#f58518"]

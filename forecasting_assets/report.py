@@ -2,7 +2,7 @@
 
 import polars as pl
 
-from forecasting_assets import store
+from forecasting_assets import contracts, store
 from forecasting_assets.modeling.backtest import headline_table
 from forecasting_assets.settings import Settings, get_settings
 
@@ -16,7 +16,7 @@ def summary(settings: Settings | None = None) -> str:
         failed = [c for c in report.get("checks", []) if not c.get("passed")]
         lines.append(
             f"  validation: {len(report.get('checks', []))} checks, {len(failed)} not passed "
-            f"({settings.exports_dir / 'validation_report.json'})"
+            f"({settings.exports_dir / contracts.VALIDATION_REPORT_FILE})"
         )
         lines += [f"    - [{c['severity']}] {c['message'][:160]}" for c in failed]
     metrics = store.load_backtest_metrics()
@@ -29,28 +29,25 @@ def summary(settings: Settings | None = None) -> str:
     champion = store.champion_info()
     if champion:
         lines.append(
-            f"  champion model: {store.MODEL_NAME} version {champion.get('version')} "
+            f"  champion model: {contracts.MODEL_NAME} version {champion.get('version')} "
             f"(MLflow {settings.mlflow_tracking_uri})"
         )
     forecasts = store.load_forecasts()
     if forecasts is not None:
+        series, days = forecasts["id"].n_unique(), forecasts["date"].n_unique()
+        units = forecasts["predicted_sales"].sum()
         lines.append(
-            f"  forecasts: {forecasts['id'].n_unique()} series × {forecasts['date'].n_unique()} "
-            f"days, {forecasts['predicted_sales'].sum():,.0f} units in total "
-            f"({settings.exports_dir / store.FORECASTS_FILE})"
+            f"  forecasts: {series} series × {days} days, {units:,.0f} units in total "
+            f"({settings.exports_dir / contracts.FORECASTS_FILE})"
         )
     drift = store.load_drift_report()
     if drift:
-        lines.append(
-            f"  drift status: {drift.get('status')} "
-            f"({settings.exports_dir / store.DRIFT_REPORT_FILE})"
-        )
+        path = settings.exports_dir / contracts.DRIFT_REPORT_FILE
+        lines.append(f"  drift status: {drift.get('status')} ({path})")
     plan = store.load_inventory_plan()
     if plan is not None:
-        lines.append(
-            f"  inventory plan: {plan.height} series "
-            f"({settings.exports_dir / store.INVENTORY_PLAN_FILE})"
-        )
+        path = settings.exports_dir / contracts.INVENTORY_PLAN_FILE
+        lines.append(f"  inventory plan: {plan.height} series ({path})")
     lines.append("Next: `make ui` (Dagster UI), `make api`, `make dashboard`, `make mlflow-ui`.")
     return "\n".join(lines)
 

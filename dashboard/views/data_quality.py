@@ -160,17 +160,7 @@ def intermittency() -> None:
             )
             ui.chart((pts + cut_x + cut_y).properties(height=260, title="ADI vs CV²"))
         with right:
-            cls = stats.group_by("demand_class").len().sort("len", descending=True)
-            bar = (
-                alt.Chart(cls.to_pandas())
-                .mark_bar()
-                .encode(
-                    x=alt.X("len:Q", title="items"),
-                    y=alt.Y("demand_class:N", sort="-x", title=None),
-                    color=alt.Color("demand_class:N", legend=None, scale=ui.CLASS_SCALE),
-                    tooltip=["demand_class", "len"],
-                )
-            )
+            bar = ui.demand_class_bar(stats, "items")
             ui.chart(bar.properties(height=260, title="Demand classes"))
 
 

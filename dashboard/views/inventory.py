@@ -85,17 +85,7 @@ with left:
     ui.chart(heat.properties(height=300, title="Safety-stock value by store × department"))
 with right:
     if "demand_class" in plan.columns:
-        classes = plan.group_by("demand_class").len().sort("len", descending=True)
-        bar = (
-            alt.Chart(classes.to_pandas())
-            .mark_bar()
-            .encode(
-                x=alt.X("len:Q", title="series"),
-                y=alt.Y("demand_class:N", sort="-x", title=None),
-                color=alt.Color("demand_class:N", legend=None, scale=ui.CLASS_SCALE),
-                tooltip=["demand_class", "len"],
-            )
-        )
+        bar = ui.demand_class_bar(plan, "series")
         ui.chart(bar.properties(height=300, title="Demand classes (Syntetos–Boylan)"))
 with st.expander("Summary table", icon=":material/table:"):
     st.dataframe(agg, hide_index=True, width="stretch")

@@ -9,19 +9,17 @@ Typical use::
     fold = add_target_encodings(table, cutoff_d=1885)      # encodings without leakage per fold
 """
 
-from forecasting_assets.features.build import (
-    FeatureContext,
-    add_target_encodings,
-    build_features,
-    calendar_features,
+from forecasting_assets.features.build import FeatureContext, build_features, feature_context
+from forecasting_assets.features.calendar import calendar_features
+from forecasting_assets.features.catalog import build_catalog, feature_specs
+from forecasting_assets.features.columns import (
     categorical_columns,
     feature_columns,
-    feature_context,
     output_columns,
     training_filter,
 )
-from forecasting_assets.features.catalog import build_catalog, feature_specs
 from forecasting_assets.features.config import FEATURES_VERSION, FeatureConfig
+from forecasting_assets.features.encodings import add_target_encodings
 from forecasting_assets.features.pipeline import features_lazy, iter_feature_batches, write_features
 
 __all__ = [

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from forecasting_assets.features.build import (
+from forecasting_assets.features.columns import (
     CALENDAR_FEATURES,
     categorical_columns,
     encoding_names,

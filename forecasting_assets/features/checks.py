@@ -7,7 +7,7 @@ from typing import Any
 import polars as pl
 
 from forecasting_assets.contracts import CheckOutcome
-from forecasting_assets.features.build import TARGET, lag_name, output_columns, roll_names
+from forecasting_assets.features.columns import TARGET, lag_name, output_columns, roll_names
 from forecasting_assets.features.config import FeatureConfig
 from forecasting_assets.m5.transform import last_history_day
 

@@ -38,6 +38,10 @@ CALENDAR_DTYPES: dict[str, pl.DataType] = {
     "snap_TX": pl.Int8(),
     "snap_WI": pl.Int8(),
 }
+WEEKDAYS: tuple[str, ...] = (
+    "Saturday", "Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday",
+)  # fmt: skip
+"""Weekday names by M5 ``wday`` - 1 (M5: 1 = Saturday)."""
 SALES_ID_COLUMNS = ("id", "item_id", "dept_id", "cat_id", "store_id", "state_id")
 PRICES_DTYPES: dict[str, pl.DataType] = {
     "store_id": pl.String(),

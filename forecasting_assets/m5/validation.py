@@ -15,10 +15,9 @@ from typing import Literal
 import pandera.polars as pa
 import polars as pl
 
-from forecasting_assets.m5.readers import day_number
+from forecasting_assets.m5.readers import WEEKDAYS, day_number
 
 MAX_LISTED = 5
-WEEKDAYS = ["Saturday", "Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday"]
 SERIES_SUFFIXES = ("_evaluation", "_validation")
 
 Severity = Literal["error", "warning"]

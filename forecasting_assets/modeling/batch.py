@@ -20,7 +20,7 @@ from forecasting_assets.modeling.forecast import (
     hard_checks,
 )
 from forecasting_assets.modeling.predict import LightGBMDemandModel
-from forecasting_assets.modeling.quantiles import calibration_from_dict
+from forecasting_assets.modeling.quantile_calibration import calibration_from_dict
 from forecasting_assets.modeling.recent import CONTEXT_DAYS
 from forecasting_assets.modeling.train import Encoder, history_matrix
 from forecasting_assets.modeling.training import MLflowLike

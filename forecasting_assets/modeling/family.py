@@ -26,6 +26,17 @@ GLOBAL = "*"
 """Group key of the global model (all stores' rows), which serves the stores without their own."""
 
 
+def blend(
+    direct: np.ndarray, recursive: np.ndarray, recursive_weight: np.ndarray | float
+) -> np.ndarray:
+    """The one direct/recursive blend, ``(1 - w) * direct + w * recursive``: ``recursive_weight``
+    a scalar or one weight per entry of the first axis (a row, or a series of a matrix)."""
+    w = np.asarray(recursive_weight, np.float64)
+    if w.ndim == 1:
+        w = w.reshape(-1, *([1] * (np.ndim(direct) - 1)))
+    return (1.0 - w) * direct + w * recursive
+
+
 def store_groups(series_per_store: Mapping[str, int], min_series: int) -> dict[str, str]:
     """Which model serves each store: its own when it has at least ``min_series`` series
     (``min_series <= 0``: never), else the global one."""
@@ -110,7 +121,7 @@ class ModelFamily:
             .fill_null(self.default_weight)
             .to_numpy()
         )  # fmt: skip
-        return (1.0 - w) * parts[DIRECT] + w * parts[RECURSIVE]
+        return blend(parts[DIRECT], parts[RECURSIVE], w)
 
     def predict_parts(self, frame: pl.DataFrame) -> dict[str, np.ndarray]:
         """Each part's one-step predictions of rows that carry every input column."""

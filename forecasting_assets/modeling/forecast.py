@@ -9,12 +9,12 @@ import numpy as np
 import polars as pl
 
 from forecasting_assets.contracts import BOTTOM_LEVEL, M5_LEVELS, CheckOutcome
+from forecasting_assets.modeling.quantile_calibration import QuantileCalibration
 from forecasting_assets.modeling.quantiles import (
     LOWER_Q,
     QUANTILE_COLUMNS,
     UPPER_Q,
     ConformalQuantiles,
-    QuantileCalibration,
     quantile_column,
 )
 
@@ -22,7 +22,7 @@ FORECAST_COLUMNS: tuple[str, ...] = (
     "id", "item_id", "store_id", "date", "predicted_sales", "lower", "upper",
     *QUANTILE_COLUMNS, "model_version",
 )  # fmt: skip
-"""Exact column order of forecasts.parquet (CONTRACTS.md)."""
+"""Exact column order of forecasts.parquet (its schema: ``export_schemas.ForecastsSchema``)."""
 
 AGGREGATE_LEVELS: dict[str, tuple[str, ...]] = M5_LEVELS
 """Levels of forecasts_aggregated.parquet: all 12 M5 levels."""

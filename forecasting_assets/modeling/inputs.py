@@ -6,12 +6,9 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from forecasting_assets.features.build import (
-    add_target_encodings,
-    categorical_columns,
-    feature_columns,
-)
+from forecasting_assets.features.columns import categorical_columns, feature_columns
 from forecasting_assets.features.config import FeatureConfig
+from forecasting_assets.features.encodings import add_target_encodings
 
 UNUSED_COLUMNS: frozenset[str] = frozenset({"item_id"})
 """Feature-table columns the model skips: ``item_id`` (3,049 levels) is slow as a LightGBM

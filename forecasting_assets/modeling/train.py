@@ -14,7 +14,7 @@ import polars as pl
 
 from forecasting_assets.modeling.backtest import Fold, Panel
 from forecasting_assets.modeling.boosters import TARGET
-from forecasting_assets.modeling.family import DemandModel, fit_model
+from forecasting_assets.modeling.family import DemandModel, blend, fit_model
 from forecasting_assets.modeling.recent import CONTEXT_DAYS, sales_matrix
 from forecasting_assets.modeling.spec import DIRECT, RECURSIVE, ModelSpec
 
@@ -82,16 +82,15 @@ def blend_parts(
     rounds: Mapping[str, int],
     recursive_weight: np.ndarray | float,
 ) -> np.ndarray:
-    """``(series, days)`` blend of each part's forecast after ``rounds[part]`` trees;
-    ``recursive_weight`` a scalar or one per series."""
+    """``(series, days)`` :func:`~forecasting_assets.modeling.family.blend` of each part's
+    forecast after ``rounds[part]`` trees; ``recursive_weight`` a scalar or one per series."""
     if RECURSIVE not in parts:
         return parts[DIRECT][rounds[DIRECT]]
     if DIRECT not in parts:
         return parts[RECURSIVE][rounds[RECURSIVE]]
-    w = np.asarray(recursive_weight, np.float64)
-    w = w[:, None] if w.ndim == 1 else w
-    d, r = parts[DIRECT][rounds[DIRECT]], parts[RECURSIVE][rounds[RECURSIVE]]
-    return (1.0 - w) * d + w * r
+    return blend(
+        parts[DIRECT][rounds[DIRECT]], parts[RECURSIVE][rounds[RECURSIVE]], recursive_weight
+    )
 
 
 def checkpoints(num_boost_round: int, n: int = 4) -> list[int]:

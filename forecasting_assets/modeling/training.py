@@ -45,7 +45,8 @@ from forecasting_assets.modeling.family import ModelFamily
 from forecasting_assets.modeling.metrics import M5_QUANTILES
 from forecasting_assets.modeling.plan import data_version, plan_training
 from forecasting_assets.modeling.predict import LightGBMDemandModel, write_model_artifacts
-from forecasting_assets.modeling.quantiles import QUANTILES, QuantileCalibration, coverage_rows
+from forecasting_assets.modeling.quantile_calibration import QuantileCalibration
+from forecasting_assets.modeling.quantiles import QUANTILES, coverage_rows
 from forecasting_assets.modeling.selection import BlendChoice, FoldScorer, choose_blend
 from forecasting_assets.modeling.train import (
     Encoder,

@@ -16,7 +16,7 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
 from forecasting_assets.contracts import MODEL_KEY, CheckOutcome
-from forecasting_assets.features.build import CALENDAR_FEATURES, EVENT_FEATURES, feature_columns
+from forecasting_assets.features.columns import CALENDAR_FEATURES, EVENT_FEATURES, feature_columns
 from forecasting_assets.monitoring.accuracy import realized_accuracy
 from forecasting_assets.monitoring.archive import archive_forecasts, list_archives, read_forecasts
 from forecasting_assets.monitoring.drift import (

@@ -6,16 +6,13 @@ The API is started for real: ``uvicorn.Server`` on a free loopback port in a thr
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))  # the helper module beside this file
-
-import api_fixtures as fx
 import httpx
 import pytest
-from api_fixtures import auth, running_server
+
+from tests.api import helpers as fx
+from tests.api.helpers import auth, running_server
 
 
 @pytest.fixture(scope="session")

@@ -5,11 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-import api_fixtures as fx
 import httpx
 import numpy as np
 import polars as pl
 import pytest
+
+from tests.api import helpers as fx
 
 
 def _forecast_row(home: fx.Home, series: str, day: dt.date) -> dict:

@@ -6,7 +6,6 @@ import datetime as dt
 import os
 from pathlib import Path
 
-import api_fixtures as fx
 import numpy as np
 import polars as pl
 import pytest
@@ -17,6 +16,7 @@ from forecasting_api.services.forecast_index import ForecastIndex
 from forecasting_api.services.model_bundle import calibration_from, interval_of
 from forecasting_api.services.predictor import Query, poisson_interval, predict
 from forecasting_api.services.snapshot import Snapshot
+from tests.api import helpers as fx
 
 D0 = dt.date(2016, 5, 23)
 NOW = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)

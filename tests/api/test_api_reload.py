@@ -9,11 +9,12 @@ import threading
 from collections import defaultdict
 from pathlib import Path
 
-import api_fixtures as fx
 import httpx
 import polars as pl
 import pytest
-from api_fixtures import auth, copy_home, running_server, wait_for
+
+from tests.api import helpers as fx
+from tests.api.helpers import auth, copy_home, running_server, wait_for
 
 RELOAD = {"FORECASTING_API_RELOAD_SECONDS": "0.2"}
 

@@ -8,10 +8,11 @@ import socket
 import time
 from pathlib import Path
 
-import api_fixtures as fx
 import httpx
 import pytest
-from api_fixtures import auth, copy_home, running_server, server_process, wait_for
+
+from tests.api import helpers as fx
+from tests.api.helpers import auth, copy_home, running_server, server_process, wait_for
 
 RELOAD = {"FORECASTING_API_RELOAD_SECONDS": "0.3"}
 

@@ -17,10 +17,11 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import api_fixtures as fx
 import httpx
 import pytest
-from api_fixtures import wait_for
+
+from tests.api import helpers as fx
+from tests.api.helpers import wait_for
 
 SECRET_KEY = "sk-live-0123456789abcdef"
 MARKER = "BODYMARKER_7f3a"

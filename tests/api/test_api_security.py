@@ -5,13 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-import api_fixtures as fx
 import httpx
 import pytest
-from api_fixtures import KEYS, auth, running_server
 
 from forecasting_api.security import KeyChecker, RateLimiter
 from forecasting_api.settings import ApiSettings, SettingsError, parse_rate_limit
+from tests.api import helpers as fx
+from tests.api.helpers import KEYS, auth, running_server
 
 
 def _body(home: fx.Home) -> dict[str, str]:

@@ -6,12 +6,12 @@ import json
 import os
 from pathlib import Path
 
-import api_fixtures as fx
 import numpy as np
 import polars as pl
 import pytest
 
 from forecasting_assets import store
+from tests.api import helpers as fx
 
 
 @pytest.fixture()

@@ -135,7 +135,9 @@ def test_metric_extraction_sees_through_promql() -> None:
 
 
 def test_dashboard_uses_the_provisioned_data_source() -> None:
-    source = yaml.safe_load((GRAFANA / "provisioning" / "datasources" / "prometheus.yml").read_text())
+    source = yaml.safe_load(
+        (GRAFANA / "provisioning" / "datasources" / "prometheus.yml").read_text()
+    )
     (ds,) = source["datasources"]
     assert ds["type"] == "prometheus" and ds["url"] == "http://prometheus:9090"
     for name in ("forecasting_api", "forecasting_pipeline"):
@@ -146,7 +148,9 @@ def test_dashboard_uses_the_provisioned_data_source() -> None:
             assert panel["datasource"]["uid"] == ds["uid"], panel["title"]
             for target in panel["targets"]:
                 assert target["datasource"]["uid"] == ds["uid"]
-    provider = yaml.safe_load((GRAFANA / "provisioning" / "dashboards" / "forecasting.yml").read_text())
+    provider = yaml.safe_load(
+        (GRAFANA / "provisioning" / "dashboards" / "forecasting.yml").read_text()
+    )
     assert provider["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards"
 
 
@@ -164,5 +168,7 @@ def test_compose_monitoring_profile_wires_prometheus_textfile_and_grafana() -> N
     assert PIPELINE_METRICS_FILE.endswith(".prom")  # the textfile collector reads *.prom
     assert "./data:/data:ro" in services["pipeline-metrics"]["volumes"]
     config = yaml.safe_load((PROMETHEUS / "prometheus.yml").read_text())
-    targets = {t for job in config["scrape_configs"] for s in job["static_configs"] for t in s["targets"]}
+    targets = {
+        t for job in config["scrape_configs"] for s in job["static_configs"] for t in s["targets"]
+    }
     assert targets == {"api:8000", "pipeline-metrics:9100"}

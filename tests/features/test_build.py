@@ -20,7 +20,8 @@ from forecasting_assets.features import (
     output_columns,
     training_filter,
 )
-from forecasting_assets.features.build import EVENT_NAMES, EVENT_TYPES, lag_name, roll_names
+from forecasting_assets.features.calendar import EVENT_NAMES, EVENT_TYPES
+from forecasting_assets.features.columns import lag_name, roll_names
 from forecasting_assets.features.pipeline import iter_feature_batches, write_features
 
 CFG = FeatureConfig()

@@ -20,8 +20,8 @@ from forecasting_assets.defs.checks import (
 from forecasting_assets.defs.io_manager import AtomicParquetIOManager
 from forecasting_assets.defs.resources import PipelineHome
 from forecasting_assets.features import build_features, feature_columns
-from forecasting_assets.features.build import lag_name
 from forecasting_assets.features.checks import check_horizon_features
+from forecasting_assets.features.columns import lag_name
 from forecasting_assets.m5 import readers
 from forecasting_assets.m5.transform import build_sales_long, calendar_with_day_numbers
 

@@ -16,7 +16,7 @@ from forecasting_assets.features import (
     feature_columns,
     feature_context,
 )
-from forecasting_assets.features.build import lag_name
+from forecasting_assets.features.columns import lag_name
 
 SalesLong = Callable[..., pl.DataFrame]
 

@@ -19,16 +19,12 @@ import numpy as np
 import polars as pl
 import pytest
 
+from forecasting_assets.contracts import HORIZON
 from forecasting_assets.m5 import generator as gen
-from forecasting_assets.m5.generator import (
-    DEMO_SIZE,
-    DEPARTMENTS,
-    HORIZON,
-    STORES,
-    generate_m5,
-    m5_events,
-    make_calendar,
-)
+from forecasting_assets.m5 import sample_demand as demand
+from forecasting_assets.m5.generator import DEMO_SIZE, generate_m5
+from forecasting_assets.m5.sample_calendar import SNAP_DAYS, m5_events, make_calendar
+from forecasting_assets.m5.sample_demand import DEPARTMENTS, STORES
 
 REAL_DIR = Path(
     os.environ.get("M5_SUBSET_DIR", Path(__file__).resolve().parents[3] / "shared" / "m5")
@@ -76,14 +72,14 @@ def sample(tmp_path_factory: pytest.TempPathFactory) -> Sample:
 def flat_sample(tmp_path_factory: pytest.TempPathFactory) -> Sample:
     """Negative control: no weekly pattern, SNAP, elasticity, launches or events; no tail."""
     mp = pytest.MonkeyPatch()
-    mp.setattr(gen, "_WEEKLY", np.ones_like(gen._WEEKLY))
-    mp.setattr(gen, "_SNAP_UPLIFT", np.ones_like(gen._SNAP_UPLIFT))
-    mp.setattr(gen, "_ELASTICITY", (0.0, 0.0, 0.0, 0.0))
-    mp.setattr(gen, "LAUNCH_SHARE", 0.0)
-    mp.setattr(gen, "_EVENT_EFFECTS", {})
-    mp.setattr(gen, "_DATE_EFFECTS", {})
-    mp.setattr(gen, "_POP_SIGMA", np.full(3, 0.05))
-    mp.setattr(gen, "_BASE_MEDIAN", np.full(3, 5.0))
+    mp.setattr(demand, "_WEEKLY", np.ones_like(demand._WEEKLY))
+    mp.setattr(demand, "_SNAP_UPLIFT", np.ones_like(demand._SNAP_UPLIFT))
+    mp.setattr(demand, "_ELASTICITY", (0.0, 0.0, 0.0, 0.0))
+    mp.setattr(demand, "LAUNCH_SHARE", 0.0)
+    mp.setattr(demand, "_EVENT_EFFECTS", {})
+    mp.setattr(demand, "_DATE_EFFECTS", {})
+    mp.setattr(demand, "_POP_SIGMA", np.full(3, 0.05))
+    mp.setattr(demand, "_BASE_MEDIAN", np.full(3, 5.0))
     try:
         size = {"n_stores": 4, "items_per_dept": 10, "n_days": 1941}
         return _load(generate_m5(tmp_path_factory.mktemp("flat"), seed=7, **size))
@@ -194,7 +190,7 @@ def test_calendar_rules_beyond_the_real_dates() -> None:
     assert row["2017-01-28"]["weekday"] == "Saturday" and row["2017-01-28"]["wday"] == 1
     # SNAP patterns.
     june = cal.filter(pl.col("date").str.starts_with("2017-06"))
-    for state, days in gen.SNAP_DAYS.items():
+    for state, days in SNAP_DAYS.items():
         got = set(june.filter(pl.col(f"snap_{state}") == 1)["date"].str.slice(8, 2).cast(int))
         assert got == set(days)
     # Events never repeat on a day; a rare third one (2025-04-20) is dropped from the calendar.
@@ -231,7 +227,7 @@ def test_sales_and_prices_layout(sample: Sample) -> None:
 
 
 def test_real_item_counts() -> None:
-    ids, dept, cat = gen._item_table(None)
+    ids, dept, cat = demand._item_table(None)
     assert ids.size == 3049
     assert [int((dept == k).sum()) for k in range(7)] == [n for _, n in DEPARTMENTS]
     assert "FOODS_3_823" in set(ids) and "FOODS_3_824" not in set(ids)

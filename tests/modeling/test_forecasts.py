@@ -10,12 +10,8 @@ import pytest
 
 from forecasting_assets.contracts import M5_LEVELS
 from forecasting_assets.modeling import forecast as fc
-from forecasting_assets.modeling.quantiles import (
-    QUANTILE_COLUMNS,
-    QUANTILES,
-    ConformalQuantiles,
-    QuantileCalibration,
-)
+from forecasting_assets.modeling.quantile_calibration import QuantileCalibration
+from forecasting_assets.modeling.quantiles import QUANTILE_COLUMNS, QUANTILES, ConformalQuantiles
 
 
 def _rows(n_series: int = 3, horizon: int = 28) -> pl.DataFrame:

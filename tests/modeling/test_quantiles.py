@@ -10,16 +10,13 @@ import pytest
 
 from forecasting_assets.contracts import M5_LEVELS
 from forecasting_assets.modeling.metrics import M5_QUANTILES, WRMSSEEvaluator
-from forecasting_assets.modeling.quantiles import (
-    LOWER_Q,
-    QUANTILES,
-    UPPER_Q,
-    ConformalQuantiles,
+from forecasting_assets.modeling.quantile_calibration import (
     QuantileCalibration,
     SeriesQuantiles,
     calibration_from_dict,
     level_series,
 )
+from forecasting_assets.modeling.quantiles import LOWER_Q, QUANTILES, UPPER_Q, ConformalQuantiles
 
 LO, HI = QUANTILES.index(LOWER_Q), QUANTILES.index(UPPER_Q)
 

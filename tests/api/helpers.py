@@ -4,11 +4,12 @@ Builds, under a folder used as ``FORECASTING_HOME``:
 
 * ``assets/features.parquet`` – a tiny features table keyed by id, d, date (history + 28
   horizon days, ``sales`` null on the horizon) with a few numeric feature columns;
-* ``exports/forecasts.parquet`` – the forecasts export of CONTRACTS.md for the horizon days;
+* ``exports/forecasts.parquet`` – the forecasts export (``forecasting_assets.export_schemas``) for the horizon days;
 * ``mlflow.db`` – a SQLite MLflow store with experiment ``m5-forecasting`` and a LightGBM
   model registered as ``m5_demand_model`` with alias ``champion``.
 
-Also used by ``benchmarks/bench_api.py`` (``make_forecasts_full_scale``).
+Imported by qualified name (``from tests.api import helpers as fx``) by the API tests, their
+conftest and ``benchmarks/bench_api.py`` (``make_forecasts_full_scale``).
 """
 
 from __future__ import annotations
@@ -29,15 +30,14 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-MODEL_NAME = "m5_demand_model"
-EXPERIMENT = "m5-forecasting"
+from forecasting_assets.contracts import EXPERIMENT_NAME, HORIZON, MODEL_NAME
+from forecasting_assets.modeling.quantiles import QUANTILES, quantile_column
+
 STORES = ("CA_1", "CA_2", "TX_1", "WI_1")
 ITEMS = ("FOODS_1_001", "FOODS_3_090", "HOBBIES_1_002", "HOUSEHOLD_2_003")
 FIRST_DATE = dt.date(2016, 1, 1)
 N_HISTORY = 120
-HORIZON = 28
 FEATURE_COLUMNS = ("wday", "month", "sell_price", "lag_28", "rmean_28")
-QUANTILES = (0.005, 0.025, 0.05, 0.1, 0.165, 0.25, 0.5, 0.75, 0.835, 0.9, 0.95, 0.975, 0.995)
 
 
 @dataclass(frozen=True)
@@ -117,10 +117,6 @@ def make_features(
     )
 
 
-def quantile_name(q: float) -> str:
-    return f"q{round(q * 1000):03d}"
-
-
 def forecasts_from_points(
     ids: list[str],
     dates: list[dt.date],
@@ -145,11 +141,11 @@ def forecasts_from_points(
         "predicted_sales": points,
     }
     if exact:
-        qs = {quantile_name(q): poisson.ppf(q, points).astype(np.float64) for q in QUANTILES}
+        qs = {quantile_column(q): poisson.ppf(q, points).astype(np.float64) for q in QUANTILES}
     else:
         sd = np.sqrt(points)
         qs = {
-            quantile_name(q): np.maximum(np.round(points + norm.ppf(q) * sd), 0.0)
+            quantile_column(q): np.maximum(np.round(points + norm.ppf(q) * sd), 0.0)
             for q in QUANTILES
         }
     cols["lower"] = qs["q100"]
@@ -201,11 +197,13 @@ def train_and_register(
         lgb.Dataset(x, y),
         num_boost_round=rounds,
     )
-    exp = mlflow.get_experiment_by_name(EXPERIMENT)
+    exp = mlflow.get_experiment_by_name(EXPERIMENT_NAME)
     if exp is None:  # artifacts next to the DB, never ./mlruns in the working directory
         db = Path(tracking_uri.removeprefix("sqlite:///"))
-        mlflow.create_experiment(EXPERIMENT, artifact_location=(db.parent / "mlartifacts").as_uri())
-        exp = mlflow.get_experiment_by_name(EXPERIMENT)
+        mlflow.create_experiment(
+            EXPERIMENT_NAME, artifact_location=(db.parent / "mlartifacts").as_uri()
+        )
+        exp = mlflow.get_experiment_by_name(EXPERIMENT_NAME)
     with mlflow.start_run(experiment_id=exp.experiment_id) as run:
         mlflow.log_params(
             {
@@ -424,7 +422,7 @@ def register_pipeline_model(tracking_uri: str, features: pl.DataFrame, seed: int
     model = ModelFamily({GLOBAL: DemandModel({"direct": booster}, {"direct": spec})}, {})
     pred = model.predict(hist)
     calibration = ConformalQuantiles.fit(pred, y, n_bins=4).to_dict()
-    exp = mlflow.get_experiment_by_name(EXPERIMENT)
+    exp = mlflow.get_experiment_by_name(EXPERIMENT_NAME)
     with tempfile.TemporaryDirectory() as tmp, mlflow.start_run(experiment_id=exp.experiment_id):
         mlflow.log_params({"feature_columns": json.dumps(list(FEATURE_COLUMNS))})
         arts = write_model_artifacts(Path(tmp) / "model", model, calibration)

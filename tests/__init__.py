@@ -1,0 +1,1 @@
+"""The test suite (a package, so that helper modules import by qualified name)."""

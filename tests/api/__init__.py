@@ -1,0 +1,1 @@
+"""API tests; shared helpers in :mod:`tests.api.helpers`."""

@@ -1,0 +1,1 @@
+"""Dashboard tests; their sample data in :mod:`tests.dashboard.sample_home`."""

@@ -1,0 +1,1 @@
+"""Pipeline tests; real services in :mod:`tests.pipeline.services`."""
