@@ -35,12 +35,11 @@ from forecasting_api.services.feature_source import FeatureSource
 from forecasting_assets import store
 from forecasting_assets.modeling.family import ModelFamily
 from forecasting_assets.modeling.forecast import Calibration, quantile_matrix
-from forecasting_assets.modeling.quantiles import (
-    LOWER_Q,
-    UPPER_Q,
+from forecasting_assets.modeling.quantile_calibration import (
     QuantileCalibration,
     calibration_from_dict,
 )
+from forecasting_assets.modeling.quantiles import LOWER_Q, UPPER_Q
 
 logger = logging.getLogger(__name__)
 

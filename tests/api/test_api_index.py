@@ -101,7 +101,7 @@ def test_poisson_interval_equals_scipy_quantiles() -> None:
 
 def test_model_answer_interval_is_the_batch_forecasts_per_series_interval() -> None:
     from forecasting_assets.modeling.forecast import forecast_frame
-    from forecasting_assets.modeling.quantiles import QuantileCalibration
+    from forecasting_assets.modeling.quantile_calibration import QuantileCalibration
 
     rng = np.random.default_rng(0)
     ids = [f"I_{k}_CA_1" for k in range(40)]
