@@ -1,7 +1,10 @@
 """Run a function in fresh processes and report its median wall time and peak RSS."""
 
+import json
 import multiprocessing as mp
+import os
 import statistics
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -57,3 +60,20 @@ def measure(fn: Callable[..., Any], *args: Any, repeats: int = 3) -> dict[str, A
         "max_peak_rss_gb": max(peaks),
         "result": extras[-1],
     }
+
+
+def run_child(cmd: list[str], cwd: Path) -> dict[str, Any]:
+    """Run ``cmd`` (which prints a JSON object as its last line); that object plus the child's
+    ``cpu_s`` and ``peak_rss_gb`` (from ``wait4``: its whole life, including its children)."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=cwd)
+    assert proc.stdout is not None
+    stdout = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    code = os.waitstatus_to_exitcode(status)
+    proc.returncode = code
+    if code != 0:
+        raise SystemExit(f"{Path(cmd[1]).name} child failed with exit code {code}")
+    result = json.loads(stdout.strip().splitlines()[-1])
+    result["cpu_s"] = usage.ru_utime + usage.ru_stime
+    result["peak_rss_gb"] = usage.ru_maxrss / 1024**2  # ru_maxrss is in KiB on Linux
+    return result

@@ -31,13 +31,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -59,53 +59,26 @@ KEY = "bench-key"
 
 
 # --------------------------------------------------------------------------- server
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def cpu_seconds(pid: int) -> float:
     """utime + stime of a process, in seconds."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def start_server(home: fx.Home, port: int, log: Path) -> tuple[subprocess.Popen, float]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FORECASTING_API_")}
-    env |= home.env() | {
+def start_server(
+    home: fx.Home, log: Path, stack: contextlib.ExitStack
+) -> tuple[int, subprocess.Popen, float]:
+    """The server on ``home`` (API keys on, JSON access log, rate limit off), stopped with
+    ``stack``; returns its port, process and seconds until ready."""
+    env = home.env() | {
         "FORECASTING_API_KEYS": KEY,
         "FORECASTING_API_RATE_LIMIT": "off",
         "FORECASTING_API_RELOAD_SECONDS": "30",
+        "FORECASTING_API_ACCESS_LOG": "on",
     }
     t0 = time.perf_counter()
-    proc = subprocess.Popen(
-        [
-            str(Path(sys.executable).with_name("uvicorn")),
-            "forecasting_api.main:app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--no-access-log",
-        ],
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        cwd=ROOT,
-    )
-    import httpx
-
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(log.read_text()[-3000:])
-        try:
-            h = httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).json()
-            if h["forecasts"]["loaded"] and h["model"]["loaded"]:
-                return proc, time.perf_counter() - t0
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
+    url, proc = stack.enter_context(fx.server_process(env, log, ready=True))
+    return int(url.rsplit(":", 1)[1]), proc, time.perf_counter() - t0
 
 
 # --------------------------------------------------------------------------- client
@@ -329,7 +302,7 @@ def main() -> None:
         args.duration, args.batch_duration, args.max_duration = 10.0, 8.0, 5
 
     work = Path(tempfile.mkdtemp(prefix="bench_api_"))
-    proc: subprocess.Popen | None = None
+    stack = contextlib.ExitStack()
     try:
         t = time.perf_counter()
         n_items = max(1, -(-args.feature_series // len(fx.STORES)))
@@ -348,8 +321,7 @@ def main() -> None:
             flush=True,
         )
 
-        port = free_port()
-        proc, startup = start_server(home, port, work / "api.log")
+        port, proc, startup = start_server(home, work / "api.log", stack)
         mem_start = memory_kib(proc.pid)
         print(
             f"server ready in {startup:.1f}s, RSS {mem_start['VmRSS'] / 1024:.0f} MiB", flush=True
@@ -465,9 +437,7 @@ def main() -> None:
         if args.json:
             args.json.write_text(json.dumps(report, indent=2))
     finally:
-        if proc is not None and proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        stack.close()
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -26,6 +25,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from _measure import run_child  # noqa: E402
 
 
 def _child(sales_long: str, out: str) -> None:
@@ -71,23 +72,11 @@ def _run_once(sales_long: Path, out: Path) -> dict:
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    proc = subprocess.Popen(
-        [sys.executable, __file__, "--child", str(sales_long), str(out)],
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-    )
-    assert proc.stdout is not None
-    stdout = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    stop.set()
+    try:
+        result = run_child([sys.executable, __file__, "--child", str(sales_long), str(out)], ROOT)
+    finally:
+        stop.set()
     loads.append(os.getloadavg()[0])
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise SystemExit(f"child failed with exit code {proc.returncode}")
-    result = json.loads(stdout.strip().splitlines()[-1])
-    result["peak_rss_gb"] = usage.ru_maxrss / 1024**2  # ru_maxrss is in KiB on Linux
-    result["cpu_s"] = usage.ru_utime + usage.ru_stime  # includes the isolated build process
     result["load"] = (min(loads), sum(loads) / len(loads), max(loads))
     return result
 

@@ -27,6 +27,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from _measure import run_child  # noqa: E402
+
 VENV_BIN = Path(sys.executable).parent
 
 
@@ -68,37 +71,7 @@ def _sales_long(args: argparse.Namespace, work: Path) -> Path:
 
 def _single(sales_long: Path, out: Path) -> dict:
     """Mode A in a fresh process: wall (inside), CPU and peak RSS (from wait4)."""
-    proc = subprocess.Popen(
-        [sys.executable, __file__, "--child", str(sales_long), str(out)],
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-    )
-    assert proc.stdout is not None
-    stdout = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit("single-process run failed")
-    result = json.loads(stdout.strip().splitlines()[-1])
-    result["cpu_s"] = usage.ru_utime + usage.ru_stime
-    result["peak_rss_gb"] = usage.ru_maxrss / 1024**2
-    return result
-
-
-def _descendants(pid: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    out, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            out.append(child)
-            todo.append(child)
-    return out
+    return run_child([sys.executable, __file__, "--child", str(sales_long), str(out)], ROOT)
 
 
 def _proc_stats(pid: int) -> tuple[float, float]:
@@ -114,7 +87,7 @@ def _proc_stats(pid: int) -> tuple[float, float]:
 
 def _partitioned(sales_long: Path, work: Path, per_run: int) -> dict:
     """Mode B: Redis + two Celery workers + one `dagster job execute` per backfill run."""
-    from tests.pipeline.services import redis_server
+    from tests.pipeline.services import process_tree, redis_server
 
     home, dagster_home = work / "home", work / "dagster_home"
     shutil.rmtree(home, ignore_errors=True)
@@ -168,7 +141,7 @@ def _partitioned(sales_long: Path, work: Path, per_run: int) -> dict:
             app = make_app({"broker": broker, "backend": broker})
             while len(app.control.ping(timeout=1.0)) < 2:
                 time.sleep(0.5)
-            base = [_proc_stats(p) for w in workers for p in _descendants(w.pid)]
+            base = [_proc_stats(p) for w in workers for p in process_tree(w.pid)[1:]]
             t0 = time.perf_counter()
             command = [str(VENV_BIN / "dagster"), "job", "execute", "-j", "features_by_store",
                        "-m", "forecasting_assets.definitions_scaleout", "--tags"]  # fmt: skip
@@ -193,7 +166,7 @@ def _partitioned(sales_long: Path, work: Path, per_run: int) -> dict:
             wall = time.perf_counter() - t0
             if any(codes):
                 raise SystemExit(f"partition runs failed: exit codes {codes}")
-            pool = [_proc_stats(p) for w in workers for p in _descendants(w.pid)]
+            pool = [_proc_stats(p) for w in workers for p in process_tree(w.pid)[1:]]
         finally:
             for w in workers:
                 os.killpg(w.pid, signal.SIGTERM)

@@ -149,3 +149,20 @@ def redis_server() -> Iterator[str]:
             proc.kill()
             proc.wait()
         shutil.rmtree(log.parent, ignore_errors=True)
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` first, then every process below it (from /proc's parent links)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    out, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        out.append(current)
+        todo.extend(children.get(current, []))
+    return out

@@ -29,6 +29,7 @@ import mlflow
 import pytest
 
 from forecasting_assets.defs.mlflow_resource import DAGSTER_RUN_TAG
+from tests.pipeline.services import process_tree
 
 pytestmark = [pytest.mark.daemon, pytest.mark.slow]
 
@@ -97,26 +98,9 @@ class Deployment:
             proc.wait(timeout=30)
 
 
-def descendants(pid: int) -> list[int]:
-    """``pid`` and every process below it (from /proc's parent links)."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    out, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        out.append(current)
-        todo.extend(children.get(current, []))
-    return out
-
-
 def kill_tree(pid: int) -> list[int]:
     """SIGKILL ``pid`` and all its descendants at once (no process gets to clean up)."""
-    tree = descendants(pid)
+    tree = process_tree(pid)
     for member in tree:
         with contextlib.suppress(ProcessLookupError):
             os.kill(member, signal.SIGKILL)
