@@ -63,14 +63,15 @@ def measure(fn: Callable[..., Any], *args: Any, repeats: int = 3) -> dict[str, A
 
 
 def run_child(cmd: list[str], cwd: Path) -> dict[str, Any]:
-    """Run ``cmd`` (which prints a JSON object as its last line); that object plus the child's
-    ``cpu_s`` and ``peak_rss_gb`` (from ``wait4``: its whole life, including its children)."""
+    """Run ``cmd`` (which prints a JSON object as its last line); that object plus, from
+    ``wait4``, ``cpu_s`` (the child and the descendants it waited for) and ``peak_rss_gb`` (the
+    largest of those processes' peaks, not their sum)."""
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=cwd)
     assert proc.stdout is not None
     stdout = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
     code = os.waitstatus_to_exitcode(status)
-    proc.returncode = code
+    proc.returncode = code  # reaped by wait4: Popen must not wait for it again
     if code != 0:
         raise SystemExit(f"{Path(cmd[1]).name} child failed with exit code {code}")
     result = json.loads(stdout.strip().splitlines()[-1])
