@@ -1,10 +1,13 @@
 """Benchmark of the inventory plan and the drift report at full M5 size (30,490 series).
 
-Usage: .venv/bin/python benchmarks/bench_inventory.py [--series 30490] [--days 600] [--real ../shared/m5]
+Usage: .venv/bin/python benchmarks/bench_inventory.py [--series 30490] [--days 600]
+       [--real ../shared/m5] [--home FORECASTING_HOME]
 
 Prints medians of the pure plan, the inventory_plan and drift_report assets end to end on a
 synthetic contract-shaped sales_long (scanned from Parquet, as the IO manager does), the peak RSS,
-and the policy's achieved cycle service level / fill rate on the real M5 subset.
+and the policy's achieved cycle service level / fill rate: on the real M5 subset with 28-day
+moving-average forecasts, and, with ``--home`` (a home where ``m5_pipeline`` ran, e.g. on
+``M5_RAW_DIR=../shared/m5``), on the model's own backtest folds, as the pipeline validates it.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import datetime as dt
 import os
 import resource
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -21,6 +25,9 @@ from pathlib import Path
 import dagster as dg
 import numpy as np
 import polars as pl
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # this checkout, and its test helpers by qualified name
 
 
 def peak_rss_mb() -> float:
@@ -103,12 +110,16 @@ def main() -> None:
     parser.add_argument(
         "--real", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "m5"
     )
+    parser.add_argument("--home", type=Path, default=None)
     args = parser.parse_args()
 
     from forecasting_assets.defs.assets.drift import DriftConfig, drift_report
     from forecasting_assets.defs.assets.inventory import InventoryConfig, inventory_plan
     from forecasting_assets.defs.resources import PipelineHome
-    from forecasting_assets.inventory import backtest_order_up_to, plan_inventory
+    from forecasting_assets.inventory import backtest_order_up_to, level_folds, plan_inventory
+    from forecasting_assets.inventory.plan import InventoryParams
+    from forecasting_assets.inventory.validation import validate_on_backtest
+    from tests.pipeline.sample_exports import write_fold_forecasts
 
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
@@ -119,6 +130,7 @@ def main() -> None:
         sales.write_parquet(path)
         (home / "exports").mkdir()
         forecasts_for(sales).write_parquet(home / "exports" / "forecasts.parquet")
+        write_fold_forecasts(home, sales, n_folds=6)
         print(
             f"fixture: {args.series} series x {args.days + 28} days = {sales.height:,} rows "
             f"({time.perf_counter() - t0:.1f} s to build)"
@@ -180,15 +192,40 @@ def main() -> None:
         first = np.where((full > 0).any(axis=1), (full > 0).argmax(axis=1), full.shape[1])
         full[np.arange(full.shape[1])[None, :] < first[:, None]] = np.nan
         t0 = time.perf_counter()
-        table = backtest_order_up_to(full, (0.90, 0.95, 0.99), n_folds=6)
+        table = backtest_order_up_to(full, level_folds(full, 6), (0.90, 0.95, 0.99))
         elapsed = time.perf_counter() - t0
         print(
-            f"real M5 subset: {wide.height} series, 6 folds x 28 days, L=7, R=7 ({elapsed:.1f} s)"
+            f"real M5 subset, 28-day moving-average forecasts: {wide.height} series, the last 6 "
+            f"folds x 28 days, L=7, R=7 ({elapsed:.1f} s)"
         )
         for row in table.filter(pl.col("fold") == 0).iter_rows(named=True):
             print(
                 f"  target {row['service_level']:.2f}: achieved CSL {row['cycle_service_level']:.4f}, "
-                f"fill rate {row['fill_rate']:.4f}, cycles {row['cycles']}"
+                f"fill rate {row['fill_rate']:.4f} (expected {row['expected_fill_rate']:.4f}), "
+                f"cycles {row['cycles']}"
+            )
+    if args.home is not None:
+        t0 = time.perf_counter()
+        summary = validate_on_backtest(
+            pl.scan_parquet(args.home / "assets" / "sales_long.parquet"),
+            args.home / "exports" / "backtest_forecasts.parquet",
+            InventoryParams(),
+        )
+        folds = sorted({f["fold"] for f in summary["folds"]})
+        print(
+            f"model's backtest folds in {args.home}: {summary['series_sampled']} sampled series, "
+            f"folds {folds}, L=7, R=7 ({time.perf_counter() - t0:.1f} s)"
+        )
+        for lv in summary["levels"]:
+            print(
+                f"  target {lv['target']:.2f}: achieved CSL "
+                f"{lv['achieved_cycle_service_level']:.4f}, fill rate {lv['fill_rate']:.4f} "
+                f"(expected {lv['expected_fill_rate']:.4f}), cycles {lv['cycles']}"
+            )
+        for f in summary["folds"]:
+            print(
+                f"    fold {f['fold']} target {f['service_level']:.2f}: CSL "
+                f"{f['cycle_service_level']:.3f}, fill {f['fill_rate']:.3f}"
             )
 
 

@@ -6,7 +6,8 @@
   protection-period demand, EOQ, expected costs, :func:`plan_inventory` and
   :func:`cost_vs_service_curve` (used by the dashboard's what-if).
 * :mod:`.simulation` – day-by-day simulation of a periodic-review order-up-to policy and the
-  walk-forward backtest that measures the achieved cycle service level and fill rate.
+  walk-forward backtest that measures, on backtest folds' forecasts, the achieved cycle service
+  level and fill rate.
 * :mod:`.plan` – the plan of every series from its history and forecast (``inventory_plan``
   export), its parameters and its check.
 * :mod:`.validation` – the policy simulated on history against its targets
@@ -31,8 +32,11 @@ from forecasting_assets.inventory.policy import (
     resolve_parameters,
 )
 from forecasting_assets.inventory.simulation import (
+    FoldForecast,
     SimulationResult,
     backtest_order_up_to,
+    level_folds,
+    review_demand,
     simulate_periodic_review,
 )
 
@@ -41,6 +45,7 @@ __all__ = [
     "CV2_CUTOFF",
     "DEMAND_CLASSES",
     "Costs",
+    "FoldForecast",
     "SimulationResult",
     "backtest_order_up_to",
     "classify_demand",
@@ -50,7 +55,9 @@ __all__ = [
     "eoq",
     "expected_shortage",
     "fit_protection_dispersion",
+    "level_folds",
     "plan_inventory",
     "resolve_parameters",
+    "review_demand",
     "simulate_periodic_review",
 ]

@@ -56,7 +56,7 @@ class InventoryParams(BaseModel):
     """History days for ADI / CV² and the dispersion fit."""
     level_window: int = 28
     validation_series: int = 1000
-    validation_folds: int = 4
+    """Series sampled for the validation on the model's backtest folds."""
     validation_levels: list[float] = Field(default_factory=lambda: [0.90, 0.95, 0.99])
     validation_tolerance: float = 0.03
     seed: int = 0

@@ -88,6 +88,18 @@ def expected_shortage(s: np.ndarray, mean: np.ndarray, dispersion: np.ndarray) -
     return np.maximum(mean * tail_y - s * tail_x, 0.0)
 
 
+def cycle_shortage(
+    order_up_to: np.ndarray,
+    mean_protection: np.ndarray,
+    mean_lead: np.ndarray,
+    dispersion: np.ndarray,
+) -> np.ndarray:
+    """Expected units short in a review cycle of an (R, S) policy with backorders:
+    E[(D_{L+R} − S)⁺] − E[(D_L − S)⁺]."""
+    end = expected_shortage(order_up_to, mean_protection, dispersion)
+    return np.maximum(end - expected_shortage(order_up_to, mean_lead, dispersion), 0.0)
+
+
 def prob_positive(mean: np.ndarray, dispersion: np.ndarray) -> np.ndarray:
     """P(D > 0)."""
     mean = np.asarray(mean, float)
@@ -177,7 +189,7 @@ def _policy(par: dict[str, np.ndarray], reorder_point: bool = True) -> dict[str,
     order_up_to = demand_quantile(mu_p, disp, sl)
     safety = order_up_to - mu_p
     backorder_end = expected_shortage(order_up_to, mu_p, disp)
-    short = np.maximum(backorder_end - expected_shortage(order_up_to, mu_l, disp), 0.0)
+    short = cycle_shortage(order_up_to, mu_p, mu_l, disp)
     with np.errstate(divide="ignore", invalid="ignore"):
         fill = np.where(mu_r > 0, 1.0 - short / mu_r, 1.0)
     on_hand = np.maximum(safety + mu_r / 2.0 + backorder_end, 0.0)

@@ -11,14 +11,14 @@ The simulation starts in steady state: net inventory S_0 on hand, nothing on ord
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
 
 from forecasting_assets.inventory.demand import fit_protection_dispersion, level_forecast
-from forecasting_assets.inventory.policy import demand_quantile
+from forecasting_assets.inventory.policy import cycle_shortage, demand_quantile
 
 
 @dataclass(frozen=True)
@@ -101,53 +101,98 @@ def simulate_periodic_review(
     )
 
 
+@dataclass(frozen=True)
+class FoldForecast:
+    """One backtest fold: the first history column it forecasts and its forecast ``(n, h)``."""
+
+    start: int
+    forecast: np.ndarray
+
+
+def level_folds(
+    sales: np.ndarray, n_folds: int, *, fold_days: int = 28, level_window: int = 28
+) -> dict[int, FoldForecast]:
+    """The last ``n_folds`` blocks of ``fold_days`` days (fold ``n_folds`` is the most recent),
+    each forecast flat at the mean of the ``level_window`` days before it: a moving-average
+    reference for :func:`backtest_order_up_to`."""
+    h = np.asarray(sales, dtype=np.float64)
+    folds = {}
+    for fold in range(1, n_folds + 1):
+        start = h.shape[1] - (n_folds - fold + 1) * fold_days
+        if start >= level_window:
+            mu = level_forecast(h[:, :start], level_window)
+            folds[fold] = FoldForecast(start, np.repeat(mu[:, None], fold_days, axis=1))
+    return folds
+
+
+def review_demand(forecast: np.ndarray, lead_time_days: int, review_days: int) -> np.ndarray:
+    """``(n, K)`` forecast demand over the protection period of each review ``k`` of the horizon,
+    as the plan sets it: (L + R) × the forecast's daily mean over days ``[k·R, k·R + L + R)``
+    (cut at the horizon's end). ``K`` is the number of cycles the horizon completes."""
+    f = np.asarray(forecast, dtype=np.float64)
+    protection = lead_time_days + review_days
+    reviews = max((f.shape[1] - lead_time_days) // review_days, 1)
+    return np.column_stack([
+        f[:, k * review_days : k * review_days + protection].mean(axis=1) * protection
+        for k in range(reviews)
+    ])  # fmt: skip
+
+
 def backtest_order_up_to(
     sales: np.ndarray,
+    folds: Mapping[int, FoldForecast],
     service_levels: Sequence[float] = (0.90, 0.95, 0.99),
     *,
     lead_time_days: int = 7,
     review_days: int = 7,
-    n_folds: int = 4,
-    fold_days: int = 28,
     fit_days: int = 364,
     level_window: int = 28,
 ) -> pl.DataFrame:
-    """Walk-forward validation of the order-up-to levels on history.
+    """Walk-forward validation of the plan's order-up-to levels against actual demand.
 
-    For each fold (the last ``n_folds`` blocks of ``fold_days`` days; fold ``n_folds`` is the most
-    recent), using only days before the fold: the daily forecast is the mean of the last
-    ``level_window`` days and the protection-period dispersion is fitted with
+    ``sales`` ``(n, T)`` is the history (``NaN`` before launch); ``folds`` holds, per fold, the
+    forecasts made at its origin (the model's backtest forecasts, or :func:`level_folds`). For
+    each fold, using only days before its origin, the protection-period dispersion is fitted with
     :func:`~forecasting_assets.inventory.demand.fit_protection_dispersion` on the previous
-    ``fit_days`` days. The resulting S is simulated against the fold's actual demand.
-    Series with no demand in the level window (nothing is stocked) or not launched (``NaN``) in
-    the fold are left out. Returns one row per service level and fold plus ``fold = 0`` for all
-    folds: service_level, fold, series, cycles, cycle_service_level, fill_rate, mean_on_hand.
+    ``fit_days`` days, every review's S is the ``q``
+    quantile of a negative binomial with the mean of :func:`review_demand` and that dispersion, and the policy is
+    simulated on the fold's actual days. Series with no forecast demand over the first protection
+    period (nothing is stocked) or not launched in the fold are left out. Returns one row per
+    service level and fold plus ``fold = 0`` for all folds: service_level, fold, series, cycles,
+    cycle_service_level, fill_rate, expected_fill_rate (the plan's promise for the same cycles),
+    mean_on_hand.
     """
     h = np.asarray(sales, dtype=np.float64)
-    t_total = h.shape[1]
     protection = lead_time_days + review_days
     rows: list[dict[str, float | int]] = []
-    results: dict[float, list[SimulationResult]] = {float(q): [] for q in service_levels}
-    for fold in range(1, n_folds + 1):
-        cut = t_total - (n_folds - fold + 1) * fold_days
-        if cut < level_window + protection:
+    results: dict[float, list[tuple[SimulationResult, tuple[float, float]]]] = {
+        float(q): [] for q in service_levels
+    }
+    for k, fold in sorted(folds.items()):
+        cut, horizon = fold.start, fold.forecast.shape[1]
+        if cut < level_window + protection or cut + horizon > h.shape[1]:
             continue
-        past, test = h[:, :cut], h[:, cut : cut + fold_days]
-        mu = level_forecast(past, level_window)
+        past, test = h[:, :cut], h[:, cut : cut + horizon]
         disp, _ = fit_protection_dispersion(
             past, protection, level_window=level_window, fit_days=fit_days
         )
-        keep = (mu > 0) & ~np.isnan(test).any(axis=1)
+        keep = (fold.forecast[:, :protection].sum(axis=1) > 0) & ~np.isnan(test).any(axis=1)
         if not keep.any():
             continue
+        mean = review_demand(fold.forecast[keep], lead_time_days, review_days)
+        d = disp[keep][:, None]
         for q in service_levels:
-            s = demand_quantile(mu[keep] * protection, disp[keep], q)
+            s = demand_quantile(mean, d, q)
             res = simulate_periodic_review(test[keep], s, lead_time_days, review_days)
-            results[float(q)].append(res)
-            rows.append(_row(float(q), fold, int(keep.sum()), [res]))
+            # The fill rate the plan expects of these levels, over the same simulated cycles.
+            n = int(res.cycles[0]) if len(res.cycles) else 0
+            short = cycle_shortage(s, mean, mean * lead_time_days / protection, d)[:, :n]
+            promise = (float(short.sum()), float(mean[:, :n].sum()) * review_days / protection)
+            results[float(q)].append((res, promise))
+            rows.append(_row(float(q), k, int(keep.sum()), [(res, promise)]))
     for q, res_list in results.items():
         if res_list:
-            rows.append(_row(q, 0, int(sum(len(r.cycles) for r in res_list)), res_list))
+            rows.append(_row(q, 0, int(sum(len(r.cycles) for r, _ in res_list)), res_list))
     schema = {
         "service_level": pl.Float64,
         "fold": pl.Int32,
@@ -155,17 +200,22 @@ def backtest_order_up_to(
         "cycles": pl.Int64,
         "cycle_service_level": pl.Float64,
         "fill_rate": pl.Float64,
+        "expected_fill_rate": pl.Float64,
         "mean_on_hand": pl.Float64,
     }
     return pl.DataFrame(rows, schema=schema).sort("service_level", "fold")
 
 
-def _row(q: float, fold: int, series: int, res: list[SimulationResult]) -> dict[str, float | int]:
-    cycles = sum(int(r.cycles.sum()) for r in res)
-    stockouts = sum(int(r.stockout_cycles.sum()) for r in res)
-    demand = sum(float(r.demand.sum()) for r in res)
-    short = sum(float(r.short.sum()) for r in res)
-    on_hand = np.concatenate([r.mean_on_hand for r in res])
+def _row(
+    q: float, fold: int, series: int, res: list[tuple[SimulationResult, tuple[float, float]]]
+) -> dict[str, float | int]:
+    cycles = sum(int(r.cycles.sum()) for r, _ in res)
+    stockouts = sum(int(r.stockout_cycles.sum()) for r, _ in res)
+    demand = sum(float(r.demand.sum()) for r, _ in res)
+    short = sum(float(r.short.sum()) for r, _ in res)
+    expected_short = sum(p[0] for _, p in res)
+    expected_demand = sum(p[1] for _, p in res)
+    on_hand = np.concatenate([r.mean_on_hand for r, _ in res])
     return {
         "service_level": q,
         "fold": fold,
@@ -173,5 +223,8 @@ def _row(q: float, fold: int, series: int, res: list[SimulationResult]) -> dict[
         "cycles": cycles,
         "cycle_service_level": 1.0 - stockouts / cycles if cycles else float("nan"),
         "fill_rate": 1.0 - short / demand if demand else float("nan"),
+        "expected_fill_rate": (
+            1.0 - expected_short / expected_demand if expected_demand else float("nan")
+        ),
         "mean_on_hand": float(on_hand.mean()) if len(on_hand) else float("nan"),
     }

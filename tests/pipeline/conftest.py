@@ -10,6 +10,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from tests.pipeline import sample_exports
 from tests.pipeline.services import Postgres, postgres_bin, postgres_server, redis_server
 
 START = dt.date(2014, 1, 1)
@@ -142,6 +143,12 @@ def small_features():
 def write_forecasts():
     """``(home, sales_long, version, scale=1.0, truth=None)`` writes ``exports/forecasts.parquet``."""
     return _write_forecasts
+
+
+@pytest.fixture(scope="session")
+def write_fold_forecasts():
+    """``(home, sales_long, n_folds=2)`` writes ``exports/backtest_forecasts.parquet``."""
+    return sample_exports.write_fold_forecasts
 
 
 @pytest.fixture(scope="session")

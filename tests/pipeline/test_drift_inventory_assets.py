@@ -168,7 +168,7 @@ def test_drift_report_check_fails_on_crafted_bad_reports(tmp_path: Path) -> None
 
 
 def run_inventory(sales: pl.DataFrame, **cfg: object) -> dg.MaterializeResult:
-    config = InventoryConfig(validation_series=10, validation_folds=2, **cfg)
+    config = InventoryConfig(validation_series=10, **cfg)
     return inventory_plan(
         context=dg.build_asset_context(),
         config=config,
@@ -178,10 +178,14 @@ def run_inventory(sales: pl.DataFrame, **cfg: object) -> dg.MaterializeResult:
 
 
 def test_inventory_plan_asset_writes_plan_and_validation(
-    home: Path, small_sales_long: Callable, write_forecasts: Callable
+    home: Path,
+    small_sales_long: Callable,
+    write_forecasts: Callable,
+    write_fold_forecasts: Callable,
 ) -> None:
     sales = small_sales_long(500)
     write_forecasts(home, sales, "v1")
+    write_fold_forecasts(home, sales, n_folds=2)
     result = run_inventory(sales, overrides={"TX_2": {"service_level": 0.99, "lead_time_days": 3}})
     exports = home / "exports"
     plan = pl.read_parquet(exports / "inventory_plan.parquet")
@@ -210,6 +214,8 @@ def test_inventory_plan_asset_writes_plan_and_validation(
     validation = json.loads((exports / "inventory_validation.json").read_text())
     assert [lv["target"] for lv in validation["levels"]] == [0.9, 0.95, 0.99]
     assert all(0 <= lv["achieved_cycle_service_level"] <= 1 for lv in validation["levels"])
+    assert {f["fold"] for f in validation["folds"]} == {1, 2}  # the backtest's folds
+    assert validation["series_sampled"] == 10
     assert _meta(result.metadata["rows"]) == 10
     assert _no_temp_files(exports)
 
@@ -217,6 +223,18 @@ def test_inventory_plan_asset_writes_plan_and_validation(
 def test_inventory_plan_needs_forecasts(home: Path, small_sales_long: Callable) -> None:
     with pytest.raises(dg.Failure, match="batch_forecasts"):
         run_inventory(small_sales_long(200))
+
+
+def test_inventory_validation_without_backtest_says_so(
+    home: Path, small_sales_long: Callable, write_forecasts: Callable
+) -> None:
+    sales = small_sales_long(500)
+    write_forecasts(home, sales, "v1")
+    run_inventory(sales)
+    assert (home / "exports" / "inventory_plan.parquet").exists()
+    result = checks.inventory_service_level_validated(home=PipelineHome())
+    assert not result.passed
+    assert "materialize demand_model" in _meta(result.metadata["message"])
 
 
 def test_inventory_checks_fail_on_crafted_bad_input(

@@ -2,13 +2,14 @@
 
 It reads the forecasts export written by ``batch_forecasts`` and writes, atomically,
 ``exports/inventory_plan.parquet`` (checked against its export schema first) and
-``exports/inventory_validation.json`` (the walk-forward simulation of the policy on history).
+``exports/inventory_validation.json`` (the policy simulated on the model's backtest folds).
 """
 
 import dagster as dg
 import polars as pl
 
 from forecasting_assets.contracts import (
+    BACKTEST_FORECASTS_FILE,
     FORECASTS_FILE,
     INVENTORY_PLAN_FILE,
     INVENTORY_VALIDATION_FILE,
@@ -16,11 +17,7 @@ from forecasting_assets.contracts import (
 from forecasting_assets.defs.resources import PipelineHome
 from forecasting_assets.export_schemas import validate_export
 from forecasting_assets.inventory.plan import InventoryParams, build_plan
-from forecasting_assets.inventory.validation import (
-    levels_markdown,
-    validate_policy,
-    validation_days,
-)
+from forecasting_assets.inventory.validation import levels_markdown, validate_on_backtest
 from forecasting_assets.monitoring.archive import read_forecasts
 from forecasting_assets.monitoring.history import history_window
 from forecasting_assets.settings import atomic_write, write_json
@@ -50,20 +47,20 @@ def inventory_plan(
     protection-period demand whose mean is the forecast and whose dispersion is fitted on
     history, EOQ and expected yearly holding / stock-out / ordering costs. Defaults 95 %, 7-day
     lead time, weekly review; per store / department overrides. The policy is validated by
-    simulating it on history (`exports/inventory_validation.json`)."""
+    simulating it on the model's backtest folds, with their forecasts
+    (`exports/inventory_validation.json`)."""
     exports = home.exports_dir
     forecasts = read_forecasts(exports)
     if forecasts is None:
         raise dg.Failure(
             f"{exports / FORECASTS_FILE} does not exist: materialize batch_forecasts first"
         )
-    days = max(config.plan_days(), validation_days(config))
-    series, matrix = history_window(sales_long, days)
+    series, matrix = history_window(sales_long, config.plan_days())
     plan = validate_export(INVENTORY_PLAN_FILE, build_plan(series, matrix, forecasts, config))
     path = exports / INVENTORY_PLAN_FILE
     with atomic_write(path) as tmp:
         plan.write_parquet(tmp)
-    _, summary = validate_policy(series["id"].to_list(), matrix, config)
+    summary = validate_on_backtest(sales_long, exports / BACKTEST_FORECASTS_FILE, config)
     write_json(exports / INVENTORY_VALIDATION_FILE, summary)
     classes = plan.group_by("demand_class").len().sort("demand_class")
     context.log.info("inventory_plan: %d series written to %s", plan.height, path)
