@@ -21,6 +21,8 @@ class TrainingSettings:
     num_boost_round: int = 100
     """Most trees per part; the backtest scores 1/4, 2/4, 3/4 and all of them and keeps, per part,
     the number with the best mean over the folds."""
+    recursive_boost_round: int | None = None
+    """Most trees of the recursive part (None: ``num_boost_round``)."""
     params: dict[str, Any] = field(default_factory=dict)
     parts: tuple[str, ...] = (DIRECT, RECURSIVE)
     recursive_weight: float | None = None
@@ -33,6 +35,13 @@ class TrainingSettings:
     max_window_rows: int = 16_000_000
     seed: int = 42
     num_threads: int = 2
+
+    def part_rounds(self) -> dict[str, int]:
+        """Most trees of each part."""
+        rounds = dict.fromkeys(self.parts, self.num_boost_round)
+        if RECURSIVE in rounds and self.recursive_boost_round is not None:
+            rounds[RECURSIVE] = self.recursive_boost_round
+        return rounds
 
     def fold_plan(self) -> FoldPlan:
         """The backtest folds (shared with the baselines asset)."""

@@ -81,11 +81,12 @@ class ModelSpec:
         categories as codes, unknown/null as NaN.
 
         Filled one column at a time, so the peak memory is the matrix plus one column (no
-        filtered copy of the whole frame).
+        filtered copy of the whole frame); column-major, so every column is one contiguous write
+        (LightGBM reads either layout).
         """
         schema = frame.schema
         n = frame.height if mask is None else int(mask.sum())
-        x = np.empty((n, len(self.feature_columns)), dtype=np.float32)
+        x = np.empty((n, len(self.feature_columns)), dtype=np.float32, order="F")
         for j, c in enumerate(self.feature_columns):
             col = frame.get_column(c) if mask is None else frame.get_column(c).filter(mask)
             values = col.to_frame().select(self._expr(c, schema[c])).to_series()

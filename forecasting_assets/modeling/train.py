@@ -130,7 +130,7 @@ def train_group(
     folds: Sequence[Fold],
     specs: Mapping[str, ModelSpec],
     params: Mapping[str, Any],
-    num_boost_round: int,
+    rounds: Mapping[str, int],
     train_start_d: int,
     last_day: int,
     encoder: Encoder | None = None,
@@ -139,7 +139,7 @@ def train_group(
 ) -> GroupTraining:
     """Train a group's member on days ``train_start_d .. origin`` of each fold and forecast the
     fold's days of the stores in ``serves`` with every part at every :func:`checkpoints` number of
-    trees; then train the member on all history (``.. last_day``).
+    its trees (``rounds[part]`` at most); then train the member on all history (``.. last_day``).
 
     ``frame``: the group's rows of the feature table (every store for the global group), a
     complete grid sorted by id, d, with the recent features
@@ -150,7 +150,8 @@ def train_group(
     """
     t0 = time.perf_counter()
     served = pl.col("store_id").cast(pl.String).is_in(list(serves))
-    rounds = dict.fromkeys(specs, num_boost_round)
+    rounds = {k: rounds[k] for k in specs}
+    stops = {k: checkpoints(n) for k, n in rounds.items()}
     fold_parts: dict[int, dict[str, dict[int, np.ndarray]]] = {}
     train_rows: dict[int, int] = {}
 
@@ -172,10 +173,10 @@ def train_group(
         days = last - first + 1
         series = test.select(pl.col("id", "store_id").cast(pl.String)).gather_every(days)
         parts: dict[str, dict[int, np.ndarray]] = {k: {} for k in specs}
-        for trees in checkpoints(num_boost_round):
-            member.iterations = dict.fromkeys(specs, trees)
+        for i in range(max(len(t) for t in stops.values())):
+            member.iterations = {k: t[min(i, len(t) - 1)] for k, t in stops.items()}
             for k, v in member.forecast_parts(test, history).items():
-                parts[k][trees] = v.reshape(series.height, days)
+                parts[k][member.iterations[k]] = v.reshape(series.height, days)
         member.iterations = {}
         return member, series, parts, mine.filter(pl.col("d") == cutoff).head(5)
 

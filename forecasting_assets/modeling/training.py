@@ -266,6 +266,7 @@ def run_training(
                 "n_folds": len(folds),
                 "fold_definition": fdef,
                 "num_boost_round": settings.num_boost_round,
+                "recursive_boost_round": settings.part_rounds().get("recursive"),
                 "parts": ",".join(settings.parts),
                 "recursive_weight": settings.recursive_weight,
                 "per_store_weights": settings.per_store_weights,

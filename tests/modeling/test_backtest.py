@@ -153,7 +153,16 @@ def test_model_backtest_trains_only_before_each_origin(monkeypatch: pytest.Monke
     specs = spec.model_specs(sl.schema, ["x", "item_id"], [])
     params = boosters.lgb_params({"min_data_in_leaf": 2, "num_leaves": 4}, num_threads=1)
     group = train.train_group(
-        sl, family.GLOBAL, ["CA_1"], folds, specs, params, 4, 10, panel.last_day, encoder
+        sl,
+        family.GLOBAL,
+        ["CA_1"],
+        folds,
+        specs,
+        params,
+        {"direct": 4, "recursive": 8},
+        10,
+        panel.last_day,
+        encoder,
     )
     outs = train.assemble_folds([group], panel, folds)
     assert cutoffs == [*(f.origin for f in folds), panel.last_day]  # then the final model
@@ -163,6 +172,7 @@ def test_model_backtest_trains_only_before_each_origin(monkeypatch: pytest.Monke
     for out in outs:
         assert set(out.parts) == {"direct", "recursive"}
         assert set(out.parts["direct"]) == {1, 2, 3, 4}  # every checkpoint's forecast
+        assert set(out.parts["recursive"]) == {2, 4, 6, 8}  # of the part's own trees
         assert all(
             p.shape == (6, 28) and (p >= 0).all() for f in out.parts.values() for p in f.values()
         )

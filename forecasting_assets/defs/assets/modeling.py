@@ -53,6 +53,8 @@ class DemandModelConfig(BacktestConfig):
     num_boost_round: int = 100
     """Most trees per part: the backtest keeps 25/50/75/100 % of them, whichever is best on the
     mean over the folds, per part."""
+    recursive_boost_round: int | None = None
+    """Most trees of the recursive part (unset: ``num_boost_round``)."""
     learning_rate: float = float(DEFAULT_PARAMS["learning_rate"])
     num_leaves: int = int(DEFAULT_PARAMS["num_leaves"])
     min_data_in_leaf: int = int(DEFAULT_PARAMS["min_data_in_leaf"])
