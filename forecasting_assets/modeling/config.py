@@ -18,18 +18,19 @@ class TrainingSettings:
     recent_folds: int = 4
     seasonal_lags: tuple[int, ...] = SEASONAL_LAGS
     horizon: int = contracts.HORIZON
-    num_boost_round: int = 100
+    num_boost_round: int = 125
     """Most trees per part; the backtest scores 1/4, 2/4, 3/4 and all of them and keeps, per part,
     the number with the best mean over the folds."""
-    recursive_boost_round: int | None = None
-    """Most trees of the recursive part (None: ``num_boost_round``)."""
+    recursive_boost_round: int | None = 50
+    """Cap on the recursive part's trees (None: ``num_boost_round`` like the direct part); the
+    recursive part feeds its own predictions back, and more trees overfit it on the folds."""
     params: dict[str, Any] = field(default_factory=dict)
     parts: tuple[str, ...] = (DIRECT, RECURSIVE)
     recursive_weight: float | None = None
     """Weight of the recursive part; None: chosen on the mean over the folds."""
     per_store_weights: bool = False
     """Refine the recursive weight store by store (on the same mean over folds)."""
-    min_store_series: int = 0
+    min_store_series: int = 1000
     """Stores with at least this many series get their own model (0: one global model)."""
     max_train_rows: int = 3_000_000
     max_window_rows: int = 16_000_000
@@ -40,7 +41,7 @@ class TrainingSettings:
         """Most trees of each part."""
         rounds = dict.fromkeys(self.parts, self.num_boost_round)
         if RECURSIVE in rounds and self.recursive_boost_round is not None:
-            rounds[RECURSIVE] = self.recursive_boost_round
+            rounds[RECURSIVE] = min(self.recursive_boost_round, self.num_boost_round)
         return rounds
 
     def fold_plan(self) -> FoldPlan:

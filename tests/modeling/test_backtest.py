@@ -17,6 +17,7 @@ from forecasting_assets.modeling.backtest import (
     make_folds,
     wrmsse_of,
 )
+from forecasting_assets.modeling.config import TrainingSettings
 from forecasting_assets.modeling.quantiles import (
     QUANTILE_COLUMNS,
     QUANTILES,
@@ -292,3 +293,11 @@ def test_training_window_is_bounded_by_rows_at_full_scale() -> None:
     assert 30_490 * (1941 + 28 - (start - CONTEXT_DAYS) + 1) <= 16_000_000
     # ... but never with less than a year of training before the first fold.
     assert effective_train_start(700, real, 1, 30_490, 1_000_000) == real[0].origin - 364 + 1
+
+
+def test_part_rounds_cap_the_recursive_part() -> None:
+    assert TrainingSettings().part_rounds() == {"direct": 125, "recursive": 50}
+    assert TrainingSettings(num_boost_round=10).part_rounds() == {"direct": 10, "recursive": 10}
+    uncapped = TrainingSettings(recursive_boost_round=None).part_rounds()
+    assert uncapped == {"direct": 125, "recursive": 125}
+    assert TrainingSettings(parts=("direct",)).part_rounds() == {"direct": 125}

@@ -50,11 +50,11 @@ class DemandModelConfig(BacktestConfig):
 
     train_start_d: int = 700
     """First day of the training window (d number)."""
-    num_boost_round: int = 100
+    num_boost_round: int = 125
     """Most trees per part: the backtest keeps 25/50/75/100 % of them, whichever is best on the
     mean over the folds, per part."""
-    recursive_boost_round: int | None = None
-    """Most trees of the recursive part (unset: ``num_boost_round``)."""
+    recursive_boost_round: int | None = 50
+    """Cap on the recursive part's trees (unset: ``num_boost_round``)."""
     learning_rate: float = float(DEFAULT_PARAMS["learning_rate"])
     num_leaves: int = int(DEFAULT_PARAMS["num_leaves"])
     min_data_in_leaf: int = int(DEFAULT_PARAMS["min_data_in_leaf"])
@@ -67,7 +67,7 @@ class DemandModelConfig(BacktestConfig):
     """Weight of the recursive part in the blend; unset: chosen on the mean over the folds."""
     per_store_weights: bool = False
     """Refine the blend weight store by store (on the same mean over the folds)."""
-    min_store_series: int = 0
+    min_store_series: int = 1000
     """Stores with at least this many series get their own model; the others share a global one
     (0: one global model)."""
     max_train_rows: int = 3_000_000
