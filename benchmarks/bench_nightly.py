@@ -2,7 +2,7 @@
 
 Runs ``dagster job execute -m forecasting_assets.definitions -j m5_pipeline`` for real (Dagster
 SQLite storage, MLflow SQLite store, the project's ``dagster.yaml``) on a fresh FORECASTING_HOME:
-raw files -> validation -> sales_long -> features -> baselines -> demand_model (3-fold backtest,
+raw files -> validation -> sales_long -> features -> baselines -> demand_model (6-fold backtest,
 final model, registry) -> batch_forecasts -> drift_report -> inventory_plan.
 
     python benchmarks/bench_nightly.py                      # generate full synthetic M5 first

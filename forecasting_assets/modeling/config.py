@@ -30,8 +30,9 @@ class TrainingSettings:
     """Weight of the recursive part; None: chosen on the mean over the folds."""
     per_store_weights: bool = False
     """Refine the recursive weight store by store (on the same mean over folds)."""
-    min_store_series: int = 1000
-    """Stores with at least this many series get their own model (0: one global model)."""
+    min_store_series: int = 0
+    """Stores with at least this many series get their own model; 0: one global model, or one per
+    store when the global model's window would not fit in ``max_window_rows``."""
     max_train_rows: int = 3_000_000
     max_window_rows: int = 16_000_000
     seed: int = 42

@@ -57,6 +57,24 @@ def effective_train_start(
     return max(first_day, min(start, first_origin - MIN_TRAIN_DAYS + 1))
 
 
+def model_groups(
+    series_per_store: dict[str, int],
+    settings: TrainingSettings,
+    folds: Sequence[Fold],
+    first_day: int,
+) -> dict[str, str]:
+    """The model group of every store: as ``min_store_series`` says, or, when it is 0, one global
+    member unless its window would have to start later than requested to fit in
+    ``max_window_rows``; then every store gets its own member, which bounds the memory instead
+    of the window."""
+    if settings.min_store_series > 0:
+        return store_groups(series_per_store, settings.min_store_series)
+    requested = effective_train_start(settings.train_start_d, folds, first_day)
+    bounded = effective_train_start(settings.train_start_d, folds, first_day,
+                                    sum(series_per_store.values()), settings.max_window_rows)  # fmt: skip
+    return store_groups(series_per_store, 1 if bounded > requested else 0)
+
+
 @dataclass
 class TrainingPlan:
     """What every group's training shares, fixed before any model is trained: the panel, folds,
@@ -133,7 +151,7 @@ def plan_training(
     stores, counts = np.unique(panel.hierarchy["store_id"].cast(pl.String).to_numpy(),
                                return_counts=True)  # fmt: skip
     per_store = dict(zip(stores.tolist(), counts.tolist(), strict=True))
-    groups = store_groups(per_store, settings.min_store_series)
+    groups = model_groups(per_store, settings, folds, panel.first_day)
     largest = max(panel.hierarchy.height if g == GLOBAL else per_store[g] for g in groups.values())
     schema = features.lazy().collect_schema()
     columns = list(dict.fromkeys(["id", "d", "sales", "is_launched", "store_id", *feature_columns,

@@ -295,6 +295,23 @@ def test_training_window_is_bounded_by_rows_at_full_scale() -> None:
     assert effective_train_start(700, real, 1, 30_490, 1_000_000) == real[0].origin - 364 + 1
 
 
+def test_stores_get_their_own_members_when_the_global_window_would_be_cut() -> None:
+    from forecasting_assets.modeling.plan import model_groups
+
+    real = make_folds(1941, 3, 28)
+    subset = {"CA_1": 2440, "TX_2": 2440, "WI_1": 27}  # fits from d_700: one global member
+    assert set(model_groups(subset, TrainingSettings(), real, 1).values()) == {"*"}
+    full = {f"S{i}": 3049 for i in range(10)}  # 30,490 series would cut the window: per store
+    assert model_groups(full, TrainingSettings(), real, 1) == {s: s for s in full}
+    # an explicit threshold is taken as it is
+    assert model_groups(subset, TrainingSettings(min_store_series=1000), real, 1) == {
+        "CA_1": "CA_1",
+        "TX_2": "TX_2",
+        "WI_1": "*",
+    }
+    assert set(model_groups(full, TrainingSettings(max_window_rows=0), real, 1).values()) == {"*"}
+
+
 def test_part_rounds_cap_the_recursive_part() -> None:
     assert TrainingSettings().part_rounds() == {"direct": 125, "recursive": 50}
     assert TrainingSettings(num_boost_round=10).part_rounds() == {"direct": 10, "recursive": 10}

@@ -25,6 +25,7 @@ from forecasting_assets.modeling.backtest import (
     build_panel,
     headline,
 )
+from forecasting_assets.modeling.baselines import BASELINES, STATISTICAL_BASELINES
 from forecasting_assets.modeling.boosters import DEFAULT_PARAMS
 from forecasting_assets.modeling.config import TrainingSettings
 from forecasting_assets.modeling.inputs import ModelInputs
@@ -42,6 +43,14 @@ class BacktestConfig(dg.Config):
     def fold_plan(self) -> FoldPlan:
         """As the pure fold plan."""
         return FoldPlan(self.recent_folds, tuple(self.seasonal_lags), self.horizon)
+
+
+class BaselinesConfig(BacktestConfig):
+    """The backtest folds, and which statsforecast baselines to score on them too."""
+
+    statistical: list[str] = Field(default_factory=list)
+    """Any of ``auto_ets``, ``theta`` (one model per series on its last 2 years: minutes per fold
+    at M5 scale, so off by default)."""
 
 
 class DemandModelConfig(BacktestConfig):
@@ -67,9 +76,9 @@ class DemandModelConfig(BacktestConfig):
     """Weight of the recursive part in the blend; unset: chosen on the mean over the folds."""
     per_store_weights: bool = False
     """Refine the blend weight store by store (on the same mean over the folds)."""
-    min_store_series: int = 1000
+    min_store_series: int = 0
     """Stores with at least this many series get their own model; the others share a global one
-    (0: one global model)."""
+    (0: one global model, or one per store when its window would not fit in max_window_rows)."""
     max_train_rows: int = 3_000_000
     """Train on a uniform sample of at most this many rows (0: all); bounds time at full scale."""
     max_window_rows: int = 16_000_000
@@ -101,17 +110,22 @@ def _ratio_table(result: dict[str, Any]) -> str:
 
 @dg.asset(group_name="modeling", kinds={"numpy"})
 def baselines(
-    context: dg.AssetExecutionContext, config: BacktestConfig, sales_long: pl.LazyFrame
+    context: dg.AssetExecutionContext, config: BaselinesConfig, sales_long: pl.LazyFrame
 ) -> pl.DataFrame:
     """Naive, seasonal naive (weekly), 28-day moving average, exponential smoothing, Croston-SBA
-    and TSB, scored on the backtest folds with WRMSSE over the 12 M5 levels (the model's
-    yardsticks).
+    and TSB (plus statsforecast's AutoETS / Theta when configured), scored on the backtest folds
+    with WRMSSE over the 12 M5 levels (the model's yardsticks).
 
     One row per model x fold x level (``level="all"`` is the WRMSSE), like backtest_metrics.parquet.
     """
     panel = build_panel(sales_long)
     folds = config.fold_plan().folds(panel.last_day, panel.first_day)
-    metrics = backtest_baselines(panel, folds)
+    unknown = set(config.statistical) - set(STATISTICAL_BASELINES)
+    if unknown:
+        raise dg.Failure(f"unknown statistical baselines {sorted(unknown)}: "
+                         f"choose from {sorted(STATISTICAL_BASELINES)}")  # fmt: skip
+    chosen = {name: STATISTICAL_BASELINES[name] for name in config.statistical}
+    metrics = backtest_baselines(panel, folds, {**BASELINES, **chosen})
     heads = {m: headline(metrics, m) for m in metrics["model"].unique().sort().to_list()}
     context.add_output_metadata(
         {
