@@ -11,6 +11,7 @@ from forecasting_assets.modeling.baselines import BASELINES
 FOLDS = {"recent_folds": 2, "seasonal_lags": []}
 
 
+@pytest.mark.slow  # statsforecast compiles its models on first use (about 10 s)
 def test_statistical_baselines_are_scored_on_the_same_folds(small_sales_long: Callable) -> None:
     sales = small_sales_long(400).lazy()
     plain = baselines(dg.build_asset_context(), BaselinesConfig(**FOLDS), sales)
