@@ -154,9 +154,9 @@ def backtest_order_up_to(
     forecasts made at its origin (the model's backtest forecasts, or :func:`level_folds`). For
     each fold, using only days before its origin, the protection-period dispersion is fitted with
     :func:`~forecasting_assets.inventory.demand.fit_protection_dispersion` on the previous
-    ``fit_days`` days, every review's S is the ``q``
-    quantile of a negative binomial with the mean of :func:`review_demand` and that dispersion, and the policy is
-    simulated on the fold's actual days. Series with no forecast demand over the first protection
+    ``fit_days`` days, every review's S is the ``q`` quantile of a negative binomial with the mean
+    of :func:`review_demand` and that dispersion, and the policy is simulated on the fold's actual
+    days. Series with no forecast demand over the first protection
     period (nothing is stocked) or not launched in the fold are left out. Returns one row per
     service level and fold plus ``fold = 0`` for all folds: service_level, fold, series, cycles,
     cycle_service_level, fill_rate, expected_fill_rate (the plan's promise for the same cycles),
@@ -165,9 +165,7 @@ def backtest_order_up_to(
     h = np.asarray(sales, dtype=np.float64)
     protection = lead_time_days + review_days
     rows: list[dict[str, float | int]] = []
-    results: dict[float, list[tuple[SimulationResult, tuple[float, float]]]] = {
-        float(q): [] for q in service_levels
-    }
+    results: dict[float, list[_Outcome]] = {float(q): [] for q in service_levels}
     for k, fold in sorted(folds.items()):
         cut, horizon = fold.start, fold.forecast.shape[1]
         if cut < level_window + protection or cut + horizon > h.shape[1]:
@@ -187,12 +185,13 @@ def backtest_order_up_to(
             # The fill rate the plan expects of these levels, over the same simulated cycles.
             n = int(res.cycles[0]) if len(res.cycles) else 0
             short = cycle_shortage(s, mean, mean * lead_time_days / protection, d)[:, :n]
-            promise = (float(short.sum()), float(mean[:, :n].sum()) * review_days / protection)
-            results[float(q)].append((res, promise))
-            rows.append(_row(float(q), k, int(keep.sum()), [(res, promise)]))
-    for q, res_list in results.items():
-        if res_list:
-            rows.append(_row(q, 0, int(sum(len(r.cycles) for r, _ in res_list)), res_list))
+            outcome = _Outcome(res, float(short.sum()),
+                               float(mean[:, :n].sum()) * review_days / protection)  # fmt: skip
+            results[float(q)].append(outcome)
+            rows.append(_row(float(q), k, int(keep.sum()), [outcome]))
+    for q, outcomes in results.items():
+        if outcomes:
+            rows.append(_row(q, 0, sum(len(o.result.cycles) for o in outcomes), outcomes))
     schema = {
         "service_level": pl.Float64,
         "fold": pl.Int32,
@@ -206,16 +205,26 @@ def backtest_order_up_to(
     return pl.DataFrame(rows, schema=schema).sort("service_level", "fold")
 
 
-def _row(
-    q: float, fold: int, series: int, res: list[tuple[SimulationResult, tuple[float, float]]]
-) -> dict[str, float | int]:
-    cycles = sum(int(r.cycles.sum()) for r, _ in res)
-    stockouts = sum(int(r.stockout_cycles.sum()) for r, _ in res)
-    demand = sum(float(r.demand.sum()) for r, _ in res)
-    short = sum(float(r.short.sum()) for r, _ in res)
-    expected_short = sum(p[0] for _, p in res)
-    expected_demand = sum(p[1] for _, p in res)
-    on_hand = np.concatenate([r.mean_on_hand for r, _ in res])
+@dataclass(frozen=True)
+class _Outcome:
+    """One fold's simulation at one service level, with what the plan expected of it."""
+
+    result: SimulationResult
+    expected_short: float
+    """Units short the plan expects over the simulated cycles."""
+    expected_demand: float
+    """Demand the plan expects over the simulated cycles."""
+
+
+def _row(q: float, fold: int, series: int, outcomes: list[_Outcome]) -> dict[str, float | int]:
+    res = [o.result for o in outcomes]
+    cycles = sum(int(r.cycles.sum()) for r in res)
+    stockouts = sum(int(r.stockout_cycles.sum()) for r in res)
+    demand = sum(float(r.demand.sum()) for r in res)
+    short = sum(float(r.short.sum()) for r in res)
+    expected_short = sum(o.expected_short for o in outcomes)
+    expected_demand = sum(o.expected_demand for o in outcomes)
+    on_hand = np.concatenate([r.mean_on_hand for r in res])
     return {
         "service_level": q,
         "fold": fold,

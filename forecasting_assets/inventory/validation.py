@@ -19,7 +19,7 @@ from forecasting_assets.contracts import CheckOutcome
 from forecasting_assets.inventory.plan import InventoryParams
 from forecasting_assets.inventory.simulation import FoldForecast, backtest_order_up_to
 from forecasting_assets.m5.transform import last_history_day
-from forecasting_assets.monitoring.history import history_window
+from forecasting_assets.monitoring.history import history_window, id_in
 
 
 def validation_days(backtest: pl.DataFrame, last_d: int, params: InventoryParams) -> int:
@@ -32,7 +32,7 @@ def validation_days(backtest: pl.DataFrame, last_d: int, params: InventoryParams
 
 def sample_ids(backtest: pl.DataFrame, params: InventoryParams) -> list[str]:
     """A seeded sample of ``validation_series`` of the backtest's series (all if fewer), sorted."""
-    ids = backtest["id"].cast(pl.String).unique().sort()
+    ids = backtest["id"].unique().cast(pl.String).sort()
     if ids.len() > params.validation_series:
         rng = np.random.default_rng(params.seed)
         ids = ids.gather(np.sort(rng.choice(ids.len(), params.validation_series, replace=False)))
@@ -43,7 +43,8 @@ def fold_forecasts(backtest: pl.DataFrame, ids: list[str], first_d: int) -> dict
     """The backtest's forecasts per fold as ``(len(ids), h)`` matrices (rows follow ``ids``;
     ``NaN`` where a series has none), placed in a history window whose first day is ``first_d``."""
     order = pl.DataFrame({"id": ids, "_r": np.arange(len(ids))})
-    rows = backtest.with_columns(pl.col("id").cast(pl.String)).join(order, on="id")
+    mine = backtest.filter(id_in(backtest.schema["id"], ids))  # before the per-row string cast
+    rows = mine.with_columns(pl.col("id").cast(pl.String)).join(order, on="id")
     folds = {}
     for part in rows.partition_by("fold"):
         start = int(part["d"].min())
