@@ -50,16 +50,26 @@ def tree_rss_bytes(root: int) -> int:
 
 
 class PeakSampler(threading.Thread):
-    """Samples the process tree's total RSS until stopped; keeps the maximum."""
+    """Samples the process tree's total RSS until stopped; keeps every ``(unix time, bytes)``."""
 
     def __init__(self, pid: int, every: float = 0.2) -> None:
         super().__init__(daemon=True)
-        self.pid, self.every, self.peak = pid, every, 0
+        self.pid, self.every = pid, every
+        self.samples: list[tuple[float, int]] = []
         self._halt = threading.Event()
+
+    @property
+    def peak(self) -> int:
+        """Largest sampled total RSS."""
+        return max((b for _, b in self.samples), default=0)
+
+    def peak_between(self, start: float, end: float) -> int:
+        """Largest total RSS sampled between two unix times."""
+        return max((b for t, b in self.samples if start <= t <= end), default=0)
 
     def run(self) -> None:
         while not self._halt.is_set():
-            self.peak = max(self.peak, tree_rss_bytes(self.pid))
+            self.samples.append((time.time(), tree_rss_bytes(self.pid)))
             time.sleep(self.every)
 
     def stop(self) -> None:
@@ -133,10 +143,11 @@ def main() -> None:
     print(f"run {run.run_id}: {run.status.value}")
     print(f"wall time (CLI start to exit, imports included): {wall:.1f}s = {wall / 60:.1f} min")
     print(f"peak memory of the process tree: {sampler.peak / 1e9:.2f} GB")
-    print("\n| step | seconds |\n|---|---:|")
+    print("\n| step | seconds | peak GB (process tree, during the step) |\n|---|---:|---:|")
     for s in sorted(steps, key=lambda s: s.start_time or 0):
         if s.start_time and s.end_time:
-            print(f"| {s.step_key} | {s.end_time - s.start_time:.1f} |")
+            peak = sampler.peak_between(s.start_time, s.end_time) / 1e9
+            print(f"| {s.step_key} | {s.end_time - s.start_time:.1f} | {peak:.2f} |")
     print(f"\nforecasts: {n_rows:,} rows, {n_series:,} series; drift status: {drift.get('status')}; "
           f"inventory plan: {plan_rows.item():,} rows")  # fmt: skip
 

@@ -115,8 +115,8 @@ class TrainingPlan:
         """The rows a group's member learns from (one store's, or every store's for the global
         model) with the recent features: one group at a time bounds the memory."""
         rows = features.filter(pl.col("d") >= self.start_d - CONTEXT_DAYS)
-        if group != GLOBAL:
-            rows = rows.filter(pl.col("store_id").cast(pl.String) == group)
+        if group != GLOBAL:  # compared in the column's own dtype: no string cast of every row
+            rows = rows.filter(pl.col("store_id") == group)
         return with_recent_features(rows.select(self.columns).collect())
 
     def train(

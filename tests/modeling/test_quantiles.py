@@ -13,6 +13,7 @@ from forecasting_assets.modeling.metrics import M5_QUANTILES, WRMSSEEvaluator
 from forecasting_assets.modeling.quantile_calibration import (
     QuantileCalibration,
     SeriesQuantiles,
+    _inside_counts,
     calibration_from_dict,
     level_series,
 )
@@ -124,3 +125,22 @@ def test_fit_rejects_mismatched_inputs(count_folds: Any) -> None:
         SeriesQuantiles.fit([count_folds.mean], [count_folds.folds[0][:5]], ["a"] * 200)
     with pytest.raises(ValueError, match="same number"):
         QuantileCalibration.fit([], [], count_folds.hierarchy)
+
+
+def test_interval_counts_equal_the_clipped_bounds_they_stand_for() -> None:
+    """The sorted-residual count of pairs inside ``[max(f + s lo, 0), max(f + s hi, 0)]`` equals
+    the direct evaluation of those bounds, zero actuals and clipping included."""
+    rng = np.random.default_rng(3)
+    n_bins, k, n = 5, 21, 4000
+    f = rng.gamma(0.7, 2.0, n)
+    a = rng.poisson(f * rng.gamma(2.0, 0.5, n)).astype(np.float64)
+    s = rng.uniform(0.2, 3.0, n)
+    bins = rng.integers(0, n_bins, n)
+    lo = -np.sort(rng.gamma(1.0, 1.0, (n_bins, k)), axis=1)  # <= 0, decreasing in k
+    hi = np.sort(rng.gamma(1.0, 2.0, (n_bins, k)), axis=1)  # >= 0, increasing in k
+    low = np.maximum(f[:, None] + s[:, None] * lo[bins], 0.0)
+    high = np.maximum(f[:, None] + s[:, None] * hi[bins], 0.0)
+    direct = ((a[:, None] >= low) & (a[:, None] <= high)).sum(axis=0)
+    counted = _inside_counts(bins, (a - f) / s, a > 0, lo, hi)
+    np.testing.assert_array_equal(counted, direct)
+    assert 0 < direct.min() < direct.max() < n  # the candidates differ, so the test can fail
