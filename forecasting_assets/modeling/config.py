@@ -33,6 +33,9 @@ class TrainingSettings:
     min_store_series: int = 0
     """Stores with at least this many series get their own model; 0: one global model, or one per
     store when the global model's window would not fit in ``max_window_rows``."""
+    fold_reuse_days: int = 0
+    """A fold whose origin is at most this many days after the last trained fold's is forecast by
+    that fold's model (staler, never leaking): fewer trainings; 0: every fold trains its own."""
     max_train_rows: int = 3_000_000
     max_window_rows: int = 16_000_000
     seed: int = 42

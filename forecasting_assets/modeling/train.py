@@ -93,6 +93,19 @@ def blend_parts(
     )
 
 
+def training_cutoffs(folds: Sequence[Fold], reuse_days: int = 0) -> dict[int, int]:
+    """Fold k -> the last training day of the model that forecasts it: the fold's own origin, or,
+    when that is at most ``reuse_days`` after the origin of the last model trained (oldest fold
+    first), that model's origin. A reused model is staler than the fold's, never leaking."""
+    out: dict[int, int] = {}
+    last: int | None = None
+    for f in sorted(folds, key=lambda f: f.origin):
+        if last is None or f.origin - last > reuse_days:
+            last = f.origin
+        out[f.k] = last
+    return out
+
+
 def checkpoints(num_boost_round: int, n: int = 4) -> list[int]:
     """Numbers of trees the backtest scores: ``n`` evenly spaced up to ``num_boost_round``."""
     return sorted({max(1, round(num_boost_round * (i + 1) / n)) for i in range(n)})
@@ -136,10 +149,13 @@ def train_group(
     encoder: Encoder | None = None,
     max_train_rows: int = 0,
     seed: int = 42,
+    reuse_days: int = 0,
 ) -> GroupTraining:
     """Train a group's member on days ``train_start_d .. origin`` of each fold and forecast the
     fold's days of the stores in ``serves`` with every part at every :func:`checkpoints` number of
     its trees (``rounds[part]`` at most); then train the member on all history (``.. last_day``).
+    A fold within ``reuse_days`` of an earlier trained origin is forecast by that model
+    (:func:`training_cutoffs`), from the sales known at its own origin.
 
     ``frame``: the group's rows of the feature table (every store for the global group), a
     complete grid sorted by id, d, with the recent features
@@ -155,21 +171,24 @@ def train_group(
     fold_parts: dict[int, dict[str, dict[int, np.ndarray]]] = {}
     train_rows: dict[int, int] = {}
 
-    def fit_and_forecast(
-        key: int, cutoff: int, first: int, last: int
-    ) -> tuple[DemandModel, pl.DataFrame, dict[str, dict[int, np.ndarray]], pl.DataFrame]:
-        """Train on days up to ``cutoff``; forecast the served series' days ``first..last``."""
+    def fit(cutoff: int) -> tuple[DemandModel, pl.DataFrame]:
+        """The member trained on days up to ``cutoff``, and the frame encoded at ``cutoff``."""
         encoded = encoder(frame, cutoff) if encoder else frame
         mask = train_mask(encoded, train_start_d, cutoff, max_train_rows, seed)
-        train_rows[key] = int(mask.sum())
-        if train_rows[key] == 0:
+        if int(mask.sum()) == 0:
             raise ValueError(f"group {group}: no training rows in d_{train_start_d}..d_{cutoff}")
         if int(encoded.get_column("d").filter(mask).max()) > cutoff:  # pragma: no cover
             raise AssertionError("training rows after the fold origin")
-        member = fit_model(encoded, specs, params, rounds, mask)
+        train_rows[cutoff] = int(mask.sum())
+        return fit_model(encoded, specs, params, rounds, mask), encoded
+
+    def forecast(
+        member: DemandModel, encoded: pl.DataFrame, origin: int, first: int, last: int
+    ) -> tuple[pl.DataFrame, dict[str, dict[int, np.ndarray]], pl.DataFrame]:
+        """The served series' days ``first..last`` from the sales known at ``origin``."""
         mine = encoded.filter(served)
         test = mine.filter(pl.col("d").is_between(first, last)).sort("id", "d")
-        history = history_matrix(mine, cutoff)
+        history = history_matrix(mine, origin)
         days = last - first + 1
         series = test.select(pl.col("id", "store_id").cast(pl.String)).gather_every(days)
         parts: dict[str, dict[int, np.ndarray]] = {k: {} for k in specs}
@@ -178,14 +197,23 @@ def train_group(
             for k, v in member.forecast_parts(test, history).items():
                 parts[k][member.iterations[k]] = v.reshape(series.height, days)
         member.iterations = {}
-        return member, series, parts, mine.filter(pl.col("d") == cutoff).head(5)
+        return series, parts, mine.filter(pl.col("d") == origin).head(5)
 
-    for fold in folds:
-        _, _, fold_parts[fold.k], _ = fit_and_forecast(fold.k, fold.origin, fold.start, fold.end)
-        logger.info("group %s fold %s trained", group, fold.k)
+    cutoffs = training_cutoffs(folds, reuse_days)
+    latest: tuple[int, DemandModel, pl.DataFrame] | None = None
+    for fold in sorted(folds, key=lambda f: f.origin):
+        if latest is None or latest[0] != cutoffs[fold.k]:
+            latest = (cutoffs[fold.k], *fit(cutoffs[fold.k]))
+        _, fold_parts[fold.k], _ = forecast(latest[1], latest[2], fold.origin, fold.start,
+                                            fold.end)  # fmt: skip
+        logger.info("group %s fold %s forecast (model trained to d_%s)", group, fold.k, latest[0])
+    del latest
     horizon = folds[0].horizon
-    member, series, horizon_parts, example = fit_and_forecast(0, last_day, last_day + 1,
-                                                              last_day + horizon)  # fmt: skip
+    member, encoded = fit(last_day)
+    series, horizon_parts, example = forecast(member, encoded, last_day, last_day + 1,
+                                              last_day + horizon)  # fmt: skip
+    del encoded
+    train_rows = {0: train_rows[last_day], **{f.k: train_rows[cutoffs[f.k]] for f in folds}}
     return GroupTraining(group, series["id"].to_list(), series["store_id"].to_list(), fold_parts, member, horizon_parts, example, train_rows,
                          time.perf_counter() - t0)  # fmt: skip
 

@@ -272,6 +272,7 @@ def run_training(
                 "per_store_weights": settings.per_store_weights,
                 "min_store_series": settings.min_store_series,
                 "model_groups": json.dumps(groups),
+                "fold_reuse_days": settings.fold_reuse_days,
                 "max_train_rows": settings.max_train_rows,
                 "max_window_rows": settings.max_window_rows,
                 "n_series": panel.hierarchy.height,

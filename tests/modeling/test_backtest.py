@@ -183,6 +183,47 @@ def test_model_backtest_trains_only_before_each_origin(monkeypatch: pytest.Monke
         )
 
 
+def test_close_fold_origins_share_the_earlier_model() -> None:
+    folds = FoldPlan(4, (364, 728)).folds(1941)
+    assert train.training_cutoffs(folds) == {f.k: f.origin for f in folds}
+    assert train.training_cutoffs(folds, 28) == {1: 1213, 2: 1577, 3: 1829, 4: 1829,
+                                                 5: 1885, 6: 1885}  # fmt: skip
+
+
+def test_a_reused_model_forecasts_its_later_fold_from_that_fold_s_origin() -> None:
+    sl = with_recent_features(_sales_long())
+    panel = build_panel(sl)
+    folds = make_folds(panel.last_day, 3, 28)  # origins 36, 64, 92
+    specs = spec.model_specs(sl.schema, ["x", "item_id"], [])
+    params = boosters.lgb_params({"min_data_in_leaf": 2, "num_leaves": 4}, num_threads=1)
+    runs = {}
+    for reuse in (0, 28):
+        cutoffs: list[int] = []
+
+        def encoder(frame: pl.DataFrame, cutoff: int, seen: list[int] = cutoffs) -> pl.DataFrame:
+            seen.append(cutoff)
+            return frame
+
+        runs[reuse] = train.train_group(
+            sl, family.GLOBAL, ["CA_1"], folds, specs, params, {"direct": 4, "recursive": 4},
+            10, panel.last_day, encoder, reuse_days=reuse,
+        )  # fmt: skip
+        assert cutoffs == ([36, 64, 92] if reuse == 0 else [36, 92]) + [panel.last_day]
+    own, reused = runs[0].fold_parts, runs[28].fold_parts
+    for k in (1, 3):  # trained at their own origins either way
+        np.testing.assert_array_equal(own[k]["direct"][4], reused[k]["direct"][4])
+    assert not np.array_equal(own[2]["direct"][4], reused[2]["direct"][4])
+    assert runs[28].train_rows[2] == runs[28].train_rows[1] < runs[0].train_rows[2]
+    # fold 2 is the model trained to d_36 forecasting d_65..d_92 from the sales known at d_64
+    member = family.fit_model(sl, specs, params, {"direct": 4, "recursive": 4},
+                              train.train_mask(sl, 10, 36))  # fmt: skip
+    member.iterations = {"direct": 4, "recursive": 4}
+    test = sl.filter(pl.col("d").is_between(65, 92)).sort("id", "d")
+    expected = member.forecast_parts(test, train.history_matrix(sl, 64))
+    for part in ("direct", "recursive"):
+        np.testing.assert_array_equal(reused[2][part][4], expected[part].reshape(6, 28))
+
+
 def test_recursive_forecast_reads_no_sales_after_the_origin() -> None:
     """Sales after the origin (known in a backtest) must not reach the recursive forecast."""
     origin, horizon = 92, 28

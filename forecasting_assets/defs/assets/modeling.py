@@ -79,6 +79,9 @@ class DemandModelConfig(BacktestConfig):
     min_store_series: int = 0
     """Stores with at least this many series get their own model; the others share a global one
     (0: one global model, or one per store when its window would not fit in max_window_rows)."""
+    fold_reuse_days: int = 0
+    """A fold at most this many days after the last trained fold's origin reuses that model
+    (fewer trainings, staler fold forecasts; 0: every fold trains its own)."""
     max_train_rows: int = 3_000_000
     """Train on a uniform sample of at most this many rows (0: all); bounds time at full scale."""
     max_window_rows: int = 16_000_000
