@@ -203,6 +203,7 @@ def train_group(
     latest: tuple[int, DemandModel, pl.DataFrame] | None = None
     for fold in sorted(folds, key=lambda f: f.origin):
         if latest is None or latest[0] != cutoffs[fold.k]:
+            latest = None  # the previous model's encoded frame goes before the next is built
             latest = (cutoffs[fold.k], *fit(cutoffs[fold.k]))
         _, fold_parts[fold.k], _ = forecast(latest[1], latest[2], fold.origin, fold.start,
                                             fold.end)  # fmt: skip
