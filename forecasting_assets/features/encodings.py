@@ -38,9 +38,13 @@ def encoding_stats(
 
 
 def add_target_encodings(
-    features: pl.LazyFrame | pl.DataFrame, cutoff_d: int, cfg: FeatureConfig | None = None
+    features: pl.LazyFrame | pl.DataFrame,
+    cutoff_d: int,
+    cfg: FeatureConfig | None = None,
+    source: pl.LazyFrame | pl.DataFrame | None = None,
 ) -> pl.LazyFrame:
-    """(Re)compute the mean-target encodings from training rows with ``d <= cutoff_d`` only.
+    """(Re)compute the mean-target encodings from training rows with ``d <= cutoff_d`` only (of
+    ``source`` if given, e.g. the whole window when ``features`` holds only the rows to forecast).
 
     Each encoding is the mean of ``sales`` over launched rows of its group (``cfg.encoding_keys``,
     all within a store) up to the cutoff; null for groups without such rows. Existing encoding
@@ -50,7 +54,7 @@ def add_target_encodings(
     cfg = cfg or FeatureConfig()
     lf = features.lazy()
     names = encoding_names(cfg)
-    stats = encoding_stats(lf, cutoff_d, cfg)
+    stats = encoding_stats(lf if source is None else source, cutoff_d, cfg)
     lf = lf.drop([n for n in names if n in lf.collect_schema().names()])
     for name, keys in cfg.encoding_keys.items():
         lf = lookup(lf, stats[name], keys, [name])

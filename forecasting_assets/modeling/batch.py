@@ -78,11 +78,15 @@ def run_batch_forecast(
     extra = [c for c in extra_columns if c in names]
     table_cols = [c for c in model.input_columns if c in names]
     cols = list(dict.fromkeys([*HIERARCHY, "d", "sales", "is_launched", *table_cols, *extra]))
-    frame = lf.filter(pl.col("d") >= start_d - CONTEXT_DAYS).select(cols).collect()
+    # Only the horizon rows are read whole; the history and the encodings' window (the final
+    # model's, from train_start_d) are read a few columns at a time: no copy of the window.
+    window = lf.filter(pl.col("d") >= start_d - CONTEXT_DAYS)
+    rows = lf.filter(pl.col("d") > last_day).select(cols).collect().sort("id", "d")
     if encoder is not None:
-        frame = encoder(frame, last_day)
-    rows = frame.filter(pl.col("d") > last_day).sort("id", "d")
-    point = model.forecast(rows, history_matrix(frame, last_day))
+        rows = encoder(rows, last_day, window.filter(pl.col("d") <= last_day))
+    recent = window.filter(pl.col("d").is_between(last_day - CONTEXT_DAYS + 1, last_day))
+    history = history_matrix(recent.select("id", "d", "sales", "is_launched").collect(), last_day)
+    point = model.forecast(rows, history)
     cal = calibration_from_dict(inner.calibration)
     forecasts = forecast_frame(rows, point, cal, champion.version)
     failed = [c for c in hard_checks(forecasts, horizon) if not c.passed]

@@ -36,6 +36,9 @@ class ModelInputs:
         """Columns the target encodings group by (read with the features)."""
         return sorted({k for ks in self.config.encoding_keys.values() for k in ks})
 
-    def encode(self, frame: pl.DataFrame, cutoff_d: int) -> pl.DataFrame:
-        """``frame`` with its target encodings recomputed from days ``<= cutoff_d``."""
-        return add_target_encodings(frame, cutoff_d, self.config).collect()
+    def encode(
+        self, frame: pl.DataFrame, cutoff_d: int, source: pl.LazyFrame | None = None
+    ) -> pl.DataFrame:
+        """``frame`` with its target encodings recomputed from days ``<= cutoff_d`` (of ``source``,
+        default ``frame`` itself)."""
+        return add_target_encodings(frame, cutoff_d, self.config, source).collect()

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import polars as pl
@@ -20,8 +20,14 @@ from forecasting_assets.modeling.spec import DIRECT, RECURSIVE, ModelSpec
 
 logger = logging.getLogger(__name__)
 
-Encoder = Callable[[pl.DataFrame, int], pl.DataFrame]
-"""``(features, cutoff_d) -> features`` with target encodings from days ``<= cutoff_d`` only."""
+
+class Encoder(Protocol):
+    """``(features, cutoff_d[, source]) -> features`` with target encodings from days
+    ``<= cutoff_d`` only, of ``source`` when given (else of ``features``)."""
+
+    def __call__(
+        self, frame: pl.DataFrame, cutoff_d: int, source: pl.LazyFrame | None = None
+    ) -> pl.DataFrame: ...
 
 
 def train_mask(

@@ -284,3 +284,27 @@ def test_batch_forecast_exports_and_failure_keeps_previous(
             extra_columns=store["keys"],
         )
     assert (exports / "forecasts.parquet").read_bytes() == before
+
+
+def test_batch_forecast_equals_the_champion_on_its_whole_encoded_window(
+    store: dict[str, Any], tmp_path: Path
+) -> None:
+    """The batch reads only the horizon rows whole (history and encodings column by column) and
+    must forecast exactly what the champion gives on the whole window encoded at the last day."""
+    from forecasting_assets.modeling.recent import CONTEXT_DAYS
+    from forecasting_assets.modeling.train import history_matrix
+
+    out = run_batch_forecast(store["feats"], store["res"], tmp_path, encoder=store["encoder"],
+                             extra_columns=store["keys"])  # fmt: skip
+    client = store["res"].client()
+    version = client.get_model_version_by_alias(MODEL_NAME, CHAMPION_ALIAS)
+    inner = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}/{version.version}")
+    model = inner.unwrap_python_model().model
+    start_d = int(version.tags["train_start_d"])
+    feats: pl.DataFrame = store["feats"]
+    last_day = int(feats.filter(pl.col("sales").is_not_null())["d"].max())
+    window = store["encoder"](feats.filter(pl.col("d") >= start_d - CONTEXT_DAYS), last_day)
+    rows = window.filter(pl.col("d") > last_day).sort("id", "d")
+    expected = np.clip(model.forecast(rows, history_matrix(window, last_day)), 0.0, None)
+    np.testing.assert_array_equal(out.forecasts["predicted_sales"].to_numpy(), expected)
+    assert out.forecasts.height == 10 * 28 and np.isfinite(expected).all()
