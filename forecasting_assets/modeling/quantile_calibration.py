@@ -48,21 +48,21 @@ def series_classes(actual: np.ndarray) -> np.ndarray:
     return np.array([DEMAND_CLASSES.index(c) for c in names], dtype=np.int64)
 
 
-def _small_ints(bins: np.ndarray, n_bins: int) -> np.ndarray:
-    """Bin indices in the narrowest integer type (numpy's stable sort is a radix sort on them)."""
-    return bins.astype(np.uint8 if n_bins <= 256 else np.int64, copy=False)
+def _by_bin(bins: np.ndarray, n_bins: int, *values: np.ndarray) -> list[list[np.ndarray]]:
+    """Each of ``values`` split into its ``n_bins`` bins (bin 0 first; in a small integer type
+    the stable sort of the bins is a radix sort)."""
+    order = np.argsort(bins.astype(np.uint8 if n_bins <= 256 else np.int64), kind="stable")
+    splits = np.searchsorted(bins[order], np.arange(1, n_bins))
+    return [np.split(v[order], splits) for v in values]
 
 
 def _bin_quantiles(
     bins: np.ndarray, z: np.ndarray, n_bins: int, levels: Sequence[float]
 ) -> np.ndarray:
     """``(n_bins, L)`` empirical quantiles of ``z`` per bin (empty bins: the pooled ones)."""
-    order = np.argsort(_small_ints(bins, n_bins), kind="stable")
-    splits = np.searchsorted(bins[order], np.arange(1, n_bins))
     pooled = np.quantile(z, levels) if z.size else np.zeros(len(levels))
-    return np.stack(
-        [np.quantile(c, levels) if c.size else pooled for c in np.split(z[order], splits)]
-    )
+    (groups,) = _by_bin(bins, n_bins, z)
+    return np.stack([np.quantile(c, levels) if c.size else pooled for c in groups])
 
 
 def _table(
@@ -126,10 +126,7 @@ def _inside_counts(
     exactly when ``z < lo`` or, with ``a > 0``, ``z > hi``: two disjoint counts per bin, read off
     the sorted residuals."""
     inside = np.zeros(lo.shape[1])
-    order = np.argsort(_small_ints(bins, lo.shape[0]), kind="stable")
-    splits = np.searchsorted(bins[order], np.arange(1, lo.shape[0]))
-    for j, (zb, pb) in enumerate(zip(np.split(z[order], splits), np.split(positive[order], splits),
-                                     strict=True)):  # fmt: skip
+    for j, (zb, pb) in enumerate(zip(*_by_bin(bins, lo.shape[0], z, positive), strict=True)):
         below = np.searchsorted(np.sort(zb), lo[j], side="left")
         zp = np.sort(zb[pb])
         above = zp.size - np.searchsorted(zp, hi[j], side="right")
