@@ -80,13 +80,11 @@ def run_batch_forecast(
     cols = list(dict.fromkeys([*HIERARCHY, "d", "sales", "is_launched", *table_cols, *extra]))
     # Only the horizon rows are read whole; the history and the encodings' window (the final
     # model's, from train_start_d) are read a few columns at a time: no copy of the window.
-    window = lf.filter(pl.col("d") >= start_d - CONTEXT_DAYS)
     rows = lf.filter(pl.col("d") > last_day).select(cols).collect().sort("id", "d")
     if encoder is not None:
-        rows = encoder(rows, last_day, window.filter(pl.col("d") <= last_day))
-    recent = window.filter(pl.col("d").is_between(last_day - CONTEXT_DAYS + 1, last_day))
-    history = history_matrix(recent.select("id", "d", "sales", "is_launched").collect(), last_day)
-    point = model.forecast(rows, history)
+        rows = encoder(rows, last_day, lf.filter(pl.col("d").is_between(start_d - CONTEXT_DAYS,
+                                                                        last_day)))  # fmt: skip
+    point = model.forecast(rows, history_matrix(lf, last_day))
     cal = calibration_from_dict(inner.calibration)
     forecasts = forecast_frame(rows, point, cal, champion.version)
     failed = [c for c in hard_checks(forecasts, horizon) if not c.passed]

@@ -181,11 +181,11 @@ def train_group(
         """The member trained on days up to ``cutoff``, and the frame encoded at ``cutoff``."""
         encoded = encoder(frame, cutoff) if encoder else frame
         mask = train_mask(encoded, train_start_d, cutoff, max_train_rows, seed)
-        if int(mask.sum()) == 0:
+        train_rows[cutoff] = int(mask.sum())
+        if train_rows[cutoff] == 0:
             raise ValueError(f"group {group}: no training rows in d_{train_start_d}..d_{cutoff}")
         if int(encoded.get_column("d").filter(mask).max()) > cutoff:  # pragma: no cover
             raise AssertionError("training rows after the fold origin")
-        train_rows[cutoff] = int(mask.sum())
         return fit_model(encoded, specs, params, rounds, mask), encoded
 
     def forecast(
@@ -249,7 +249,8 @@ def assemble_folds(
     return out
 
 
-def history_matrix(frame: pl.DataFrame, origin: int) -> np.ndarray:
-    """Launched sales of the last :data:`CONTEXT_DAYS` days up to ``origin`` (series x days)."""
-    days = frame.filter(pl.col("d").is_between(origin - CONTEXT_DAYS + 1, origin))
-    return sales_matrix(days.sort("id", "d"))
+def history_matrix(frame: pl.DataFrame | pl.LazyFrame, origin: int) -> np.ndarray:
+    """Launched sales of the last :data:`CONTEXT_DAYS` days up to ``origin`` (series x days); a
+    lazy ``frame`` is read only for those days and the columns they need."""
+    days = frame.lazy().filter(pl.col("d").is_between(origin - CONTEXT_DAYS + 1, origin))
+    return sales_matrix(days.select("id", "d", "sales", "is_launched").sort("id", "d").collect())

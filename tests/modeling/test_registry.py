@@ -19,8 +19,9 @@ from forecasting_assets.modeling import registry
 from forecasting_assets.modeling.batch import run_batch_forecast
 from forecasting_assets.modeling.config import TrainingSettings
 from forecasting_assets.modeling.inputs import ModelInputs
-from forecasting_assets.modeling.recent import RECENT_COLUMNS, with_recent_features
+from forecasting_assets.modeling.recent import CONTEXT_DAYS, RECENT_COLUMNS, with_recent_features
 from forecasting_assets.modeling.registry import ChampionInfo, decide
+from forecasting_assets.modeling.train import history_matrix
 from forecasting_assets.modeling.training import TrainingResult, run_training
 
 FAST = {"min_data_in_leaf": 5, "num_leaves": 7, "max_bin": 31}
@@ -291,9 +292,6 @@ def test_batch_forecast_equals_the_champion_on_its_whole_encoded_window(
 ) -> None:
     """The batch reads only the horizon rows whole (history and encodings column by column) and
     must forecast exactly what the champion gives on the whole window encoded at the last day."""
-    from forecasting_assets.modeling.recent import CONTEXT_DAYS
-    from forecasting_assets.modeling.train import history_matrix
-
     out = run_batch_forecast(store["feats"], store["res"], tmp_path, encoder=store["encoder"],
                              extra_columns=store["keys"])  # fmt: skip
     client = store["res"].client()
