@@ -35,7 +35,6 @@ DEMAND_MODEL = dg.AssetKey("demand_model")
 store_models_job = dg.define_asset_job(
     "store_models_by_store",
     selection=dg.AssetSelection.assets(scaleout_models.STORE_MODELS),
-    partitions_def=scaleout.stores_partitions,
     description="The demand model's per-store members, one run per partition or partition range; "
     "demand_model (retrain job) then reuses them.",
 )

@@ -152,7 +152,6 @@ def features_by_store(
 features_by_store_job = dg.define_asset_job(
     "features_by_store",
     selection=dg.AssetSelection.assets("features"),
-    partitions_def=stores_partitions,
     description="The store-partitioned feature table; one run per partition or partition range.",
 )
 

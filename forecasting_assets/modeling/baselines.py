@@ -43,7 +43,17 @@ def _as_history(history: np.ndarray) -> np.ndarray:
     h = np.asarray(history, dtype=np.float64)
     if h.ndim != 2 or h.shape[1] == 0:
         raise ValueError("history must be a non-empty (n_series, n_days) matrix")
-    return np.nan_to_num(h, nan=0.0)
+    missing = np.isnan(h)
+    return np.where(missing, 0.0, h) if missing.any() else h
+
+
+def _days(history: np.ndarray, block: int = 1024) -> np.ndarray:
+    """The history day by day, each day's values contiguous (for the smoothing recursions);
+    transposed ``block`` series at a time, which stays in cache (4x faster on M5 than at once)."""
+    days = np.empty(history.shape[::-1], dtype=history.dtype)
+    for i in range(0, history.shape[0], block):
+        days[:, i : i + block] = history[i : i + block].T
+    return days
 
 
 def naive(history: np.ndarray, horizon: int) -> np.ndarray:
@@ -73,8 +83,7 @@ def ses(history: np.ndarray, horizon: int, alpha: float = SES_ALPHA) -> np.ndarr
     h = _as_history(history)
     first = first_nonzero(h)
     level = np.zeros(h.shape[0])
-    for t in range(h.shape[1]):
-        y = h[:, t]
+    for t, y in enumerate(_days(h)):
         level = np.where(t > first, alpha * y + (1 - alpha) * level, np.where(t == first, y, level))
     return np.repeat(level[:, None], horizon, axis=1)
 
@@ -91,8 +100,7 @@ def croston_sba(history: np.ndarray, horizon: int, alpha: float = CROSTON_ALPHA)
     interval = np.ones(n)
     since = np.ones(n)  # periods since the last demand, counting the current day
     started = np.zeros(n, dtype=bool)
-    for t in range(h.shape[1]):
-        y = h[:, t]
+    for y in _days(h):
         demand = y > 0
         upd = demand & started
         init = demand & ~started
@@ -115,8 +123,7 @@ def tsb(
     n = h.shape[0]
     prob = np.zeros(n)
     size = np.zeros(n)
-    for t in range(h.shape[1]):
-        y = h[:, t]
+    for t, y in enumerate(_days(h)):
         demand = y > 0
         active = t > first
         init = t == first

@@ -84,9 +84,11 @@ def raw_scale(history: np.ndarray, *, absolute: bool = False) -> np.ndarray:
     t = history.shape[1]
     first = first_nonzero(history)
     d = np.diff(history, axis=1)
-    d = np.abs(d) if absolute else d * d
-    mask = np.arange(t - 1)[None, :] >= first[:, None]
-    total = np.where(mask, d, 0.0).sum(axis=1)
+    d = np.abs(d, out=d) if absolute else np.multiply(d, d, out=d)
+    # Before the first non-zero value every change is 0 but the step onto it: zero that one.
+    jump = np.flatnonzero((first > 0) & (first < t))
+    d[jump, first[jump] - 1] = 0.0
+    total = d.sum(axis=1)
     count = np.maximum(t - 1 - first, 0)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(count > 0, total / np.maximum(count, 1), np.nan)
@@ -194,7 +196,7 @@ class WRMSSEEvaluator:
         dollar_sales: np.ndarray,
         levels: Mapping[str, Sequence[str]] = M5_LEVELS,
     ) -> None:
-        history = np.asarray(history, dtype=np.float64)
+        history = np.ascontiguousarray(history, dtype=np.float64)  # one copy for every level
         if history.shape[0] != hierarchy.height:
             raise ValueError("history rows must match hierarchy rows")
         self.levels: dict[str, Level] = {}
