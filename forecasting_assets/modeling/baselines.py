@@ -266,6 +266,13 @@ def seasonal_naive_quantiles(
     return np.maximum(point[..., None] + q[:, None, :], 0.0)
 
 
+QUANTILE_LOOKBACK_DAYS: dict[Callable[..., np.ndarray], int] = {
+    naive_spread_quantiles: SPREAD_WINDOW,
+    seasonal_naive_quantiles: SNAIVE_ERROR_WINDOW + SEASON,
+}
+"""The last history days each uncertainty reference reads (with its default window)."""
+
+
 def quantiles_by_level(
     evaluator: WRMSSEEvaluator,
     history: np.ndarray,
@@ -274,8 +281,11 @@ def quantiles_by_level(
     quantiles: Sequence[float] = M5_QUANTILES,
 ) -> dict[str, np.ndarray]:
     """``{level: (G, horizon, Q)}``: ``method`` applied to each level's aggregated history
-    (bottom ``history`` rows in the evaluator's hierarchy order)."""
+    (bottom ``history`` rows in the evaluator's hierarchy order); only the days the method reads
+    (:data:`QUANTILE_LOOKBACK_DAYS`) are aggregated."""
+    days = QUANTILE_LOOKBACK_DAYS.get(method)
+    tail = history[:, -days:] if days else history
     return {
-        name: method(lv.aggregate(history), horizon, quantiles)
+        name: method(lv.aggregate(tail), horizon, quantiles)
         for name, lv in evaluator.levels.items()
     }

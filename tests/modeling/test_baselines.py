@@ -86,6 +86,29 @@ def test_seasonal_naive_quantiles_add_in_sample_seasonal_errors() -> None:
     assert (q >= 0).all()
 
 
+def test_level_quantile_references_read_only_the_days_they_need() -> None:
+    """Aggregating only each reference's lookback gives what aggregating all history gives."""
+    import polars as pl
+
+    from forecasting_assets.modeling.metrics import WRMSSEEvaluator
+
+    rng = np.random.default_rng(5)
+    hierarchy = pl.DataFrame({
+        "id": [f"I{i}_S{s}" for s in range(3) for i in range(8)],
+        "item_id": [f"I{i}" for _ in range(3) for i in range(8)],
+        "dept_id": [f"D{i % 2}" for _ in range(3) for i in range(8)],
+        "cat_id": [f"C{i % 2}" for _ in range(3) for i in range(8)],
+        "store_id": [f"S{s}" for s in range(3) for _ in range(8)],
+        "state_id": [f"T{s % 2}" for s in range(3) for _ in range(8)],
+    })  # fmt: skip
+    history = rng.poisson(1.5, (24, 500)).astype(float)
+    ev = WRMSSEEvaluator(history, hierarchy, history[:, -28:].sum(axis=1))
+    for method in bl.QUANTILE_LOOKBACK_DAYS:
+        got = bl.quantiles_by_level(ev, history, method, 28)
+        for name, lv in ev.levels.items():
+            np.testing.assert_array_equal(got[name], method(lv.aggregate(history), 28))
+
+
 def test_statsforecast_baselines_on_a_weekly_pattern() -> None:
     week = np.array([2.0, 4.0, 6.0, 8.0, 6.0, 4.0, 2.0])
     hist = np.vstack([np.tile(week, 30), np.r_[np.zeros(200), [1.0] * 10]])  # 2nd: 10 days
