@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
 from forecasting_assets.modeling import baselines as bl
+from forecasting_assets.modeling.metrics import WRMSSEEvaluator
 
 
 def test_naive_and_seasonal_naive() -> None:
@@ -86,23 +89,11 @@ def test_seasonal_naive_quantiles_add_in_sample_seasonal_errors() -> None:
     assert (q >= 0).all()
 
 
-def test_level_quantile_references_read_only_the_days_they_need() -> None:
+def test_level_quantile_references_read_only_the_days_they_need(count_folds: Any) -> None:
     """Aggregating only each reference's lookback gives what aggregating all history gives."""
-    import polars as pl
-
-    from forecasting_assets.modeling.metrics import WRMSSEEvaluator
-
     rng = np.random.default_rng(5)
-    hierarchy = pl.DataFrame({
-        "id": [f"I{i}_S{s}" for s in range(3) for i in range(8)],
-        "item_id": [f"I{i}" for _ in range(3) for i in range(8)],
-        "dept_id": [f"D{i % 2}" for _ in range(3) for i in range(8)],
-        "cat_id": [f"C{i % 2}" for _ in range(3) for i in range(8)],
-        "store_id": [f"S{s}" for s in range(3) for _ in range(8)],
-        "state_id": [f"T{s % 2}" for s in range(3) for _ in range(8)],
-    })  # fmt: skip
-    history = rng.poisson(1.5, (24, 500)).astype(float)
-    ev = WRMSSEEvaluator(history, hierarchy, history[:, -28:].sum(axis=1))
+    history = np.concatenate([count_folds.draw(rng) for _ in range(18)], axis=1)  # 504 days
+    ev = WRMSSEEvaluator(history, count_folds.hierarchy, history[:, -28:].sum(axis=1))
     for method in bl.QUANTILE_LOOKBACK_DAYS:
         got = bl.quantiles_by_level(ev, history, method, 28)
         for name, lv in ev.levels.items():
