@@ -57,7 +57,11 @@ def main() -> None:
     from forecasting_assets.modeling.inputs import ModelInputs
     from forecasting_assets.modeling.training import run_training
 
-    cfg = DemandModelConfig(num_threads=args.threads, **json.loads(args.config))
+    overrides = json.loads(args.config)
+    unknown = sorted(set(overrides) - set(DemandModelConfig.model_fields))
+    if unknown:  # the config model would ignore them silently
+        ap.error(f"--config: not DemandModelConfig fields: {unknown}")
+    cfg = DemandModelConfig(num_threads=args.threads, **overrides)
     stages: dict[str, float] = {}
     t_all = time.perf_counter()
     t = time.perf_counter()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from typing import Any
 
 from forecasting_assets import contracts
 from forecasting_assets.modeling.backtest import SEASONAL_LAGS, FoldPlan
+from forecasting_assets.modeling.boosters import DEFAULT_PART_PARAMS
 from forecasting_assets.modeling.spec import DIRECT, RECURSIVE
 
 
@@ -25,6 +27,10 @@ class TrainingSettings:
     """Cap on the recursive part's trees (None: ``num_boost_round`` like the direct part); the
     recursive part feeds its own predictions back, and more trees overfit it on the folds."""
     params: dict[str, Any] = field(default_factory=dict)
+    part_params: dict[str, dict[str, Any]] = field(
+        default_factory=lambda: copy.deepcopy(DEFAULT_PART_PARAMS)
+    )
+    """LightGBM parameters of one part only (part -> parameters), over ``params``."""
     parts: tuple[str, ...] = (DIRECT, RECURSIVE)
     recursive_weight: float | None = None
     """Weight of the recursive part; None: chosen on the mean over the folds."""

@@ -187,7 +187,11 @@ def fit_model(
     params: Mapping[str, Any],
     rounds: Mapping[str, int],
     mask: pl.Series,
+    part_params: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> DemandModel:
-    """Train every part (``rounds[part]`` trees) on the rows of ``frame`` where ``mask`` is true."""
-    boosters = {k: fit_booster(frame, s, params, rounds[k], mask) for k, s in specs.items()}
+    """Train every part (``rounds[part]`` trees) on the rows of ``frame`` where ``mask`` is true,
+    with ``params`` updated by the part's own ``part_params``."""
+    part_params = part_params or {}
+    boosters = {k: fit_booster(frame, s, {**params, **part_params.get(k, {})}, rounds[k], mask)
+                for k, s in specs.items()}  # fmt: skip
     return DemandModel(boosters, dict(specs))

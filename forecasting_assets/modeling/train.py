@@ -156,12 +156,14 @@ def train_group(
     max_train_rows: int = 0,
     seed: int = 42,
     reuse_days: int = 0,
+    part_params: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> GroupTraining:
     """Train a group's member on days ``train_start_d .. origin`` of each fold and forecast the
     fold's days of the stores in ``serves`` with every part at every :func:`checkpoints` number of
     its trees (``rounds[part]`` at most); then train the member on all history (``.. last_day``).
     A fold within ``reuse_days`` of an earlier trained origin is forecast by that model
-    (:func:`training_cutoffs`), from the sales known at its own origin.
+    (:func:`training_cutoffs`), from the sales known at its own origin. ``part_params`` update
+    ``params`` part by part.
 
     ``frame``: the group's rows of the feature table (every store for the global group), a
     complete grid sorted by id, d, with the recent features
@@ -186,7 +188,7 @@ def train_group(
             raise ValueError(f"group {group}: no training rows in d_{train_start_d}..d_{cutoff}")
         if int(encoded.get_column("d").filter(mask).max()) > cutoff:  # pragma: no cover
             raise AssertionError("training rows after the fold origin")
-        return fit_model(encoded, specs, params, rounds, mask), encoded
+        return fit_model(encoded, specs, params, rounds, mask, part_params), encoded
 
     def forecast(
         member: DemandModel, encoded: pl.DataFrame, origin: int, first: int, last: int

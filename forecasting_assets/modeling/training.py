@@ -273,6 +273,7 @@ def run_training(
                 "min_store_series": settings.min_store_series,
                 "model_groups": json.dumps(groups),
                 "fold_reuse_days": settings.fold_reuse_days,
+                "part_params": json.dumps(settings.part_params, sort_keys=True),
                 "max_train_rows": settings.max_train_rows,
                 "max_window_rows": settings.max_window_rows,
                 "n_series": panel.hierarchy.height,

@@ -67,6 +67,25 @@ def fitted() -> tuple[family.ModelFamily, pl.DataFrame]:
     return fam, frame
 
 
+def test_part_params_reach_only_their_part() -> None:
+    frame = with_recent_features(_grid())
+    specs = spec.model_specs(frame.schema, ["x", "store_id"], ["store_id"])
+    params = boosters.lgb_params({"min_data_in_leaf": 2, "num_leaves": 4}, num_threads=1)
+    mask, rounds = train.train_mask(frame, 1, 60), {"direct": 8, "recursive": 8}
+    same = family.fit_model(frame, specs, params, rounds, mask)
+    own = family.fit_model(frame, specs, params, rounds, mask,
+                           {"recursive": {"tweedie_variance_power": 1.7}})  # fmt: skip
+    power = {k: b.params["tweedie_variance_power"] for k, b in own.boosters.items()}
+    assert power == {"direct": 1.1, "recursive": 1.7}
+    rows = frame.filter(pl.col("d") == 61)
+    direct, recursive = (
+        [boosters.predict_booster(m.boosters[k], rows, m.specs[k]) for m in (same, own)]
+        for k in ("direct", "recursive")
+    )
+    np.testing.assert_array_equal(direct[0], direct[1])
+    assert not np.allclose(recursive[0], recursive[1])
+
+
 def test_family_routes_each_store_to_its_own_member(
     fitted: tuple[family.ModelFamily, pl.DataFrame],
 ) -> None:

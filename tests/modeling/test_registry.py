@@ -160,6 +160,10 @@ def test_first_training_is_logged_registered_and_promoted(store: dict[str, Any])
         assert np.isfinite(run.data.metrics[key])
     for key in ("train_start_d", "train_end_d", "horizon", "feature_columns"):
         assert key in run.data.params
+    from forecasting_assets.defs.assets.modeling import DemandModelConfig
+
+    part_params = DemandModelConfig().to_settings().part_params  # the recursive part's own
+    assert json.loads(run.data.params["part_params"]) == part_params
     assert run.data.tags["data_version"] == first.data_version
     arts = {a.path for a in res.client().list_artifacts(first.run_id)}
     assert {"feature_importance.json", "quantile_calibration.json"} <= arts

@@ -26,7 +26,7 @@ from forecasting_assets.modeling.backtest import (
     headline,
 )
 from forecasting_assets.modeling.baselines import BASELINES, STATISTICAL_BASELINES
-from forecasting_assets.modeling.boosters import DEFAULT_PARAMS
+from forecasting_assets.modeling.boosters import DEFAULT_PARAMS, DEFAULT_PART_PARAMS
 from forecasting_assets.modeling.config import TrainingSettings
 from forecasting_assets.modeling.inputs import ModelInputs
 from forecasting_assets.modeling.spec import DIRECT, RECURSIVE
@@ -69,6 +69,10 @@ class DemandModelConfig(BacktestConfig):
     min_data_in_leaf: int = int(DEFAULT_PARAMS["min_data_in_leaf"])
     objective: str = str(DEFAULT_PARAMS["objective"])
     tweedie_variance_power: float = float(DEFAULT_PARAMS["tweedie_variance_power"])
+    recursive_tweedie_variance_power: float | None = float(
+        DEFAULT_PART_PARAMS[RECURSIVE]["tweedie_variance_power"]
+    )
+    """The recursive part's own Tweedie variance power (unset: ``tweedie_variance_power``)."""
     extra_params_json: str = "{}"
     """Any other LightGBM parameters as a JSON object (override the defaults)."""
     parts: list[str] = Field(default_factory=lambda: [DIRECT, RECURSIVE])
@@ -99,7 +103,9 @@ class DemandModelConfig(BacktestConfig):
         same = {f.name for f in fields(TrainingSettings)} & set(type(self).model_fields)
         values = {k: getattr(self, k) for k in same}
         values.update(seasonal_lags=tuple(self.seasonal_lags), parts=tuple(self.parts))
-        return TrainingSettings(**values, params=params)
+        power = self.recursive_tweedie_variance_power
+        part_params = {} if power is None else {RECURSIVE: {"tweedie_variance_power": power}}
+        return TrainingSettings(**values, params=params, part_params=part_params)
 
 
 def _ratio_table(result: dict[str, Any]) -> str:
