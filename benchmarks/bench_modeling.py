@@ -7,6 +7,7 @@ wall time per stage and peak RSS.
 
     .venv/bin/python benchmarks/bench_modeling.py --raw-dir ../shared/m5
     .venv/bin/python benchmarks/bench_modeling.py --raw-dir ../shared/m5 --config '{"min_store_series": 300}'
+    .venv/bin/python benchmarks/bench_modeling.py --raw-dir ../shared/m5 --statistical auto_ets,theta
 
 MLflow and exports go to a temporary FORECASTING_HOME (``--home`` to keep them).
 """
@@ -39,6 +40,11 @@ def main() -> None:
         help="DemandModelConfig fields as JSON, e.g. '{\"num_boost_round\": 200}'",
     )
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument(
+        "--statistical",
+        default="",
+        help="statsforecast baselines to score too, comma-separated (auto_ets, theta)",
+    )
     args = ap.parse_args()
 
     home = Path(args.home) if args.home else Path(tempfile.mkdtemp(prefix="bench_modeling_"))
@@ -53,6 +59,7 @@ def main() -> None:
     from forecasting_assets.m5.readers import find_m5_files, read_calendar, read_prices, read_sales
     from forecasting_assets.m5.transform import build_sales_long, calendar_with_day_numbers
     from forecasting_assets.modeling.backtest import backtest_baselines, build_panel, headline
+    from forecasting_assets.modeling.baselines import BASELINES, STATISTICAL_BASELINES
     from forecasting_assets.modeling.batch import run_batch_forecast
     from forecasting_assets.modeling.inputs import ModelInputs
     from forecasting_assets.modeling.training import run_training
@@ -62,6 +69,9 @@ def main() -> None:
     if unknown:  # the config model would ignore them silently
         ap.error(f"--config: not DemandModelConfig fields: {unknown}")
     cfg = DemandModelConfig(num_threads=args.threads, **overrides)
+    statistical = [n for n in args.statistical.split(",") if n]
+    if set(statistical) - set(STATISTICAL_BASELINES):
+        ap.error(f"--statistical: choose from {sorted(STATISTICAL_BASELINES)}")
     stages: dict[str, float] = {}
     t_all = time.perf_counter()
     t = time.perf_counter()
@@ -81,7 +91,9 @@ def main() -> None:
     t = time.perf_counter()
     panel = build_panel(sales_long)
     folds = cfg.fold_plan().folds(panel.last_day, panel.first_day)
-    base = backtest_baselines(panel, folds)
+    base = backtest_baselines(
+        panel, folds, {**BASELINES, **{n: STATISTICAL_BASELINES[n] for n in statistical}}
+    )
     stages["baselines"] = time.perf_counter() - t
 
     inputs = ModelInputs()

@@ -1,10 +1,13 @@
-"""LightGBM boosters: parameters, training, prediction (one-step and recursive), importances."""
+"""LightGBM boosters: parameters, training, prediction (one-step and recursive), importances.
+
+A part of a model is a *bag*: one booster per seed (each on its own row sample), predicting their
+mean; a bag of one is a plain booster."""
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -80,35 +83,46 @@ def fit_booster(
     return booster
 
 
+def bag_of(boosters: lgb.Booster | Sequence[lgb.Booster]) -> list[lgb.Booster]:
+    """A booster or a bag of them, as a bag."""
+    return list(boosters) if isinstance(boosters, Sequence) else [boosters]
+
+
 def predict_matrix(
-    booster: lgb.Booster, x: np.ndarray, num_iteration: int | None = None
+    boosters: lgb.Booster | Sequence[lgb.Booster], x: np.ndarray, num_iteration: int | None = None
 ) -> np.ndarray:
-    """Point forecasts (units/day) of a model matrix with the first ``num_iteration`` trees (all
-    if None), clipped at 0."""
-    pred = booster.predict(
-        x, num_iteration=num_iteration, num_threads=int(booster.params.get("num_threads", 2))
-    )
-    return np.clip(np.asarray(pred, np.float64), 0.0, None)
+    """Point forecasts (units/day) of a model matrix: the mean of the bag's boosters, each with
+    its first ``num_iteration`` trees (all if None), clipped at 0."""
+    bag = bag_of(boosters)
+    pred = np.zeros(x.shape[0])
+    for b in bag:
+        threads = int(b.params.get("num_threads", 2))
+        pred += np.asarray(b.predict(x, num_iteration=num_iteration, num_threads=threads))
+    return np.clip(pred / len(bag), 0.0, None)
 
 
 def predict_booster(
-    booster: lgb.Booster, frame: pl.DataFrame, spec: ModelSpec, num_iteration: int | None = None
+    boosters: lgb.Booster | Sequence[lgb.Booster],
+    frame: pl.DataFrame,
+    spec: ModelSpec,
+    num_iteration: int | None = None,
 ) -> np.ndarray:
     """Point forecasts (units/day) of the rows of ``frame``, clipped at 0."""
     if frame.height == 0:
         return np.zeros(0)
-    return predict_matrix(booster, spec.to_matrix(frame), num_iteration)
+    return predict_matrix(boosters, spec.to_matrix(frame), num_iteration)
 
 
 def recursive_predict(
-    booster: lgb.Booster,
+    boosters: lgb.Booster | Sequence[lgb.Booster],
     spec: ModelSpec,
     rows: pl.DataFrame,
     history: np.ndarray,
     num_iteration: int | None = None,
 ) -> np.ndarray:
     """Day-by-day forecast: each day's recent features read the actuals and the predictions of
-    the days before. Series not launched at the origin keep NaN history (features NaN).
+    the days before (the bag's mean). Series not launched at the origin keep NaN history
+    (features NaN).
 
     Recent-feature columns in ``rows`` are ignored (every row's are recomputed), so they may be
     absent.
@@ -128,17 +142,20 @@ def recursive_predict(
         col = past.shape[1] + step
         xd = x[np.arange(n) * days + step]
         xd[:, recent_idx] = recent_features(y, col)[:, 0, :]
-        pred[:, step] = predict_matrix(booster, xd, num_iteration)
+        pred[:, step] = predict_matrix(boosters, xd, num_iteration)
         y[:, col] = np.where(launched, pred[:, step], np.nan)
     return pred.reshape(-1)
 
 
-def importance_frame(booster: lgb.Booster) -> pl.DataFrame:
-    """feature, gain, split of a booster, sorted by gain."""
+def importance_frame(boosters: lgb.Booster | Sequence[lgb.Booster]) -> pl.DataFrame:
+    """feature, gain, split of a booster (a bag's mean), sorted by gain."""
+    bag = bag_of(boosters)
     return pl.DataFrame(
         {
-            "feature": booster.feature_name(),
-            "gain": booster.feature_importance("gain").astype(np.float64),
-            "split": booster.feature_importance("split").astype(np.int64),
+            "feature": bag[0].feature_name(),
+            "gain": np.mean([b.feature_importance("gain") for b in bag], axis=0, dtype=np.float64),
+            "split": np.rint(np.mean([b.feature_importance("split") for b in bag], axis=0)).astype(
+                np.int64
+            ),
         }
     ).sort("gain", descending=True)

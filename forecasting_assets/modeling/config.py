@@ -45,6 +45,9 @@ class TrainingSettings:
     max_train_rows: int = 3_000_000
     max_window_rows: int = 16_000_000
     seed: int = 42
+    seeds: int = 1
+    """Boosters per part, averaged (seed bagging): the i-th on the row sample and with the
+    LightGBM seed of ``seed + i``."""
     num_threads: int = 2
 
     def part_rounds(self) -> dict[str, int]:

@@ -4,7 +4,7 @@ each store's weight."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -45,7 +45,8 @@ def store_groups(series_per_store: Mapping[str, int], min_series: int) -> dict[s
 
 @dataclass
 class DemandModel:
-    """The parts of one group's model: a direct and a recursive booster (either may be absent).
+    """The parts of one group's model: a direct and a recursive bag of boosters, one booster per
+    seed (either part may be absent).
 
     *direct*: inputs known at the forecast origin (lags >= 28), one prediction per row.
     *recursive*: also the recent-sales features (:mod:`~forecasting_assets.modeling.recent`);
@@ -53,7 +54,7 @@ class DemandModel:
     :class:`ModelFamily` routes rows to members and blends their parts.
     """
 
-    boosters: dict[str, lgb.Booster]
+    boosters: dict[str, list[lgb.Booster]]
     specs: dict[str, ModelSpec]
     iterations: dict[str, int] = field(default_factory=dict)
     """Trees each part predicts with (all when absent): scores the backtest's checkpoints."""
@@ -186,12 +187,17 @@ def fit_model(
     specs: Mapping[str, ModelSpec],
     params: Mapping[str, Any],
     rounds: Mapping[str, int],
-    mask: pl.Series,
+    masks: Sequence[pl.Series],
     part_params: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> DemandModel:
-    """Train every part (``rounds[part]`` trees) on the rows of ``frame`` where ``mask`` is true,
-    with ``params`` updated by the part's own ``part_params``."""
+    """Train every part (``rounds[part]`` trees) with ``params`` updated by the part's own
+    ``part_params``: one booster per mask, on the rows of ``frame`` where it is true, the i-th
+    with LightGBM seed ``params["seed"] + i``."""
     part_params = part_params or {}
-    boosters = {k: fit_booster(frame, s, {**params, **part_params.get(k, {})}, rounds[k], mask)
-                for k, s in specs.items()}  # fmt: skip
+    seed = int(params.get("seed", 0))
+    boosters = {
+        k: [fit_booster(frame, s, {**params, **part_params.get(k, {}), "seed": seed + i},
+                        rounds[k], mask) for i, mask in enumerate(masks)]
+        for k, s in specs.items()
+    }  # fmt: skip
     return DemandModel(boosters, dict(specs))

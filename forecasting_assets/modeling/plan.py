@@ -131,7 +131,7 @@ class TrainingPlan:
         trained = train_group(
             self.group_rows(features, group), group, self.serves(group), self.folds, self.specs,
             self.params, s.part_rounds(), self.start_d, self.panel.last_day, encoder,
-            round(s.max_train_rows * share), s.seed, s.fold_reuse_days, s.part_params,
+            round(s.max_train_rows * share), s.seed, s.fold_reuse_days, s.part_params, s.seeds,
         )  # fmt: skip
         trained.plan = self.fingerprint
         return trained

@@ -24,8 +24,9 @@ from forecasting_assets.modeling.spec import ModelSpec
 SPEC_FILE = "model_spec.json"
 
 
-def _file_key(group: str, part: str) -> str:
-    return f"booster_{'global' if group == GLOBAL else group}_{part}"
+def _file_key(group: str, part: str, i: int = 0) -> str:
+    """Artifact key of the ``i``-th booster of a part's bag (the first keeps the one-seed name)."""
+    return f"booster_{'global' if group == GLOBAL else group}_{part}" + (f"_seed{i}" if i else "")
 
 
 class LightGBMDemandModel(mlflow.pyfunc.PythonModel):
@@ -42,7 +43,13 @@ class LightGBMDemandModel(mlflow.pyfunc.PythonModel):
         meta = json.loads(Path(arts["spec"]).read_text())
         members = {
             g: DemandModel(
-                boosters={k: lgb.Booster(model_file=arts[_file_key(g, k)]) for k in parts},
+                boosters={
+                    k: [
+                        lgb.Booster(model_file=arts[_file_key(g, k, i)])
+                        for i in range(int(v.get("seeds", 1)))
+                    ]
+                    for k, v in parts.items()
+                },
                 specs={k: ModelSpec.from_dict(v["spec"]) for k, v in parts.items()},
             )
             for g, parts in meta["members"].items()
@@ -89,11 +96,14 @@ def write_model_artifacts(
     directory.mkdir(parents=True, exist_ok=True)
     paths = {"spec": directory / SPEC_FILE, "calibration": directory / "quantile_calibration.json"}
     for g, member in model.members.items():
-        for k, booster in member.boosters.items():
-            paths[_file_key(g, k)] = directory / f"{_file_key(g, k)}.txt"
-            booster.save_model(str(paths[_file_key(g, k)]))
+        for k, bag in member.boosters.items():
+            for i, booster in enumerate(bag):
+                key = _file_key(g, k, i)
+                paths[key] = directory / f"{key}.txt"
+                booster.save_model(str(paths[key]))
     meta = {
-        "members": {g: {k: {"spec": m.specs[k].to_dict()} for k in m.boosters}
+        "members": {g: {k: {"spec": m.specs[k].to_dict(), "seeds": len(bag)}
+                        for k, bag in m.boosters.items()}
                     for g, m in model.members.items()},
         "store_group": model.store_group,
         "recursive_weight": model.recursive_weight,

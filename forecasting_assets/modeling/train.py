@@ -157,13 +157,15 @@ def train_group(
     seed: int = 42,
     reuse_days: int = 0,
     part_params: Mapping[str, Mapping[str, Any]] | None = None,
+    seeds: int = 1,
 ) -> GroupTraining:
     """Train a group's member on days ``train_start_d .. origin`` of each fold and forecast the
     fold's days of the stores in ``serves`` with every part at every :func:`checkpoints` number of
     its trees (``rounds[part]`` at most); then train the member on all history (``.. last_day``).
     A fold within ``reuse_days`` of an earlier trained origin is forecast by that model
     (:func:`training_cutoffs`), from the sales known at its own origin. ``part_params`` update
-    ``params`` part by part.
+    ``params`` part by part. Each part is a bag of ``seeds`` boosters, the i-th trained on the row
+    sample and with the LightGBM seed of ``seed + i``.
 
     ``frame``: the group's rows of the feature table (every store for the global group), a
     complete grid sorted by id, d, with the recent features
@@ -182,13 +184,15 @@ def train_group(
     def fit(cutoff: int) -> tuple[DemandModel, pl.DataFrame]:
         """The member trained on days up to ``cutoff``, and the frame encoded at ``cutoff``."""
         encoded = encoder(frame, cutoff) if encoder else frame
-        mask = train_mask(encoded, train_start_d, cutoff, max_train_rows, seed)
-        train_rows[cutoff] = int(mask.sum())
+        masks = [train_mask(encoded, train_start_d, cutoff, max_train_rows, seed + i)
+                 for i in range(seeds)]  # fmt: skip
+        train_rows[cutoff] = int(masks[0].sum())
         if train_rows[cutoff] == 0:
             raise ValueError(f"group {group}: no training rows in d_{train_start_d}..d_{cutoff}")
-        if int(encoded.get_column("d").filter(mask).max()) > cutoff:  # pragma: no cover
+        days = encoded.get_column("d")
+        if any(int(days.filter(m).max()) > cutoff for m in masks):  # pragma: no cover
             raise AssertionError("training rows after the fold origin")
-        return fit_model(encoded, specs, params, rounds, mask, part_params), encoded
+        return fit_model(encoded, specs, params, rounds, masks, part_params), encoded
 
     def forecast(
         member: DemandModel, encoded: pl.DataFrame, origin: int, first: int, last: int

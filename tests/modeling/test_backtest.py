@@ -216,7 +216,7 @@ def test_a_reused_model_forecasts_its_later_fold_from_that_fold_s_origin() -> No
     assert runs[28].train_rows[2] == runs[28].train_rows[1] < runs[0].train_rows[2]
     # fold 2 is the model trained to d_36 forecasting d_65..d_92 from the sales known at d_64
     member = family.fit_model(sl, specs, params, {"direct": 4, "recursive": 4},
-                              train.train_mask(sl, 10, 36))  # fmt: skip
+                              [train.train_mask(sl, 10, 36)])  # fmt: skip
     member.iterations = {"direct": 4, "recursive": 4}
     test = sl.filter(pl.col("d").is_between(65, 92)).sort("id", "d")
     expected = member.forecast_parts(test, train.history_matrix(sl, 64))
@@ -236,7 +236,7 @@ def test_recursive_forecast_reads_no_sales_after_the_origin() -> None:
     specs = spec.model_specs(frame.schema, ["x", "item_id"], [], parts=("recursive",))
     params = boosters.lgb_params({"min_data_in_leaf": 2, "num_leaves": 4}, num_threads=1)
     member = family.fit_model(frame, specs, params, {"recursive": 5},
-                              train.train_mask(frame, 10, origin))  # fmt: skip
+                              [train.train_mask(frame, 10, origin)])  # fmt: skip
     model = family.ModelFamily({family.GLOBAL: member}, {"CA_1": family.GLOBAL})
 
     def forecast(f: pl.DataFrame) -> np.ndarray:

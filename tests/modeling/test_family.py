@@ -59,7 +59,7 @@ def fitted() -> tuple[family.ModelFamily, pl.DataFrame]:
     stores = frame["store_id"].cast(pl.String)
     members = {
         s: family.fit_model(
-            frame, specs, params, {"direct": 8, "recursive": 8}, mask & (stores == s)
+            frame, specs, params, {"direct": 8, "recursive": 8}, [mask & (stores == s)]
         )
         for s in STORES
     }
@@ -72,10 +72,10 @@ def test_part_params_reach_only_their_part() -> None:
     specs = spec.model_specs(frame.schema, ["x", "store_id"], ["store_id"])
     params = boosters.lgb_params({"min_data_in_leaf": 2, "num_leaves": 4}, num_threads=1)
     mask, rounds = train.train_mask(frame, 1, 60), {"direct": 8, "recursive": 8}
-    same = family.fit_model(frame, specs, params, rounds, mask)
-    own = family.fit_model(frame, specs, params, rounds, mask,
+    same = family.fit_model(frame, specs, params, rounds, [mask])
+    own = family.fit_model(frame, specs, params, rounds, [mask],
                            {"recursive": {"tweedie_variance_power": 1.7}})  # fmt: skip
-    power = {k: b.params["tweedie_variance_power"] for k, b in own.boosters.items()}
+    power = {k: b.params["tweedie_variance_power"] for k, (b,) in own.boosters.items()}
     assert power == {"direct": 1.1, "recursive": 1.7}
     rows = frame.filter(pl.col("d") == 61)
     direct, recursive = (
@@ -84,6 +84,41 @@ def test_part_params_reach_only_their_part() -> None:
     )
     np.testing.assert_array_equal(direct[0], direct[1])
     assert not np.allclose(recursive[0], recursive[1])
+
+
+def test_a_seed_bag_predicts_the_mean_of_its_boosters(tmp_path: Path) -> None:
+    """Each booster of a bag trains on its own sample with its own seed; the part predicts their
+    mean, one-step, recursively and after the pyfunc round trip."""
+    frame = with_recent_features(_grid())
+    specs = spec.model_specs(frame.schema, ["x", "store_id"], ["store_id"])
+    params = boosters.lgb_params({"min_data_in_leaf": 2, "num_leaves": 4}, seed=7, num_threads=1)
+    masks = [train.train_mask(frame, 1, 60, 300, seed) for seed in (7, 8)]
+    rounds = {"direct": 8, "recursive": 8}
+    bag = family.fit_model(frame, specs, params, rounds, masks)
+    alone = [family.fit_model(frame, specs, {**params, "seed": s}, rounds, [m])
+             for s, m in zip((7, 8), masks, strict=True)]  # fmt: skip
+    assert [b.params["seed"] for b in bag.boosters["direct"]] == [7, 8]
+    rows = frame.filter(pl.col("d").is_between(61, 74)).sort("id", "d")
+    one_step = [boosters.predict_booster(m.boosters["direct"], rows, m.specs["direct"])
+                for m in alone]  # fmt: skip
+    assert not np.allclose(*one_step)
+    got = boosters.predict_booster(bag.boosters["direct"], rows, bag.specs["direct"])
+    np.testing.assert_allclose(got, np.mean(one_step, axis=0))
+    hist = train.history_matrix(frame, 60)
+    fam = family.ModelFamily({family.GLOBAL: bag}, {s: family.GLOBAL for s in STORES}, {}, 0.5)
+    arts = write_model_artifacts(tmp_path, fam, {"quantiles": []})
+    assert {"booster_global_direct", "booster_global_direct_seed1"} <= set(arts)
+    loaded = LightGBMDemandModel()
+    loaded.load_context(SimpleNamespace(artifacts=arts))
+    np.testing.assert_allclose(loaded.forecast(rows, hist), fam.forecast(rows, hist))
+    # The recursion feeds the bag's mean back: its first day is the mean of the boosters' first.
+    first = rows.filter(pl.col("d") == 61)
+    day1 = [boosters.recursive_predict(m.boosters["recursive"], m.specs["recursive"], first,
+                                       hist) for m in alone]  # fmt: skip
+    np.testing.assert_allclose(
+        boosters.recursive_predict(bag.boosters["recursive"], bag.specs["recursive"], first, hist),
+        np.mean(day1, axis=0),
+    )
 
 
 def test_family_routes_each_store_to_its_own_member(

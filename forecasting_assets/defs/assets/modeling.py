@@ -91,6 +91,8 @@ class DemandModelConfig(BacktestConfig):
     max_window_rows: int = 16_000_000
     """Start the window later if it would load more series-days (0: no bound)."""
     seed: int = 42
+    seeds: int = 1
+    """Boosters per part, averaged: each on its own row sample and LightGBM seed (seed, seed+1, ...)."""
     num_threads: int = 2
 
     def to_settings(self) -> TrainingSettings:
