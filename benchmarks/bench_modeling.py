@@ -138,7 +138,8 @@ def main() -> None:
     print(f"## Modeling benchmark ({args.raw_dir}, {panel.hierarchy.height} series, "
           f"config {cfg.model_dump_json()})\n")  # fmt: skip
     with pl.Config(tbl_rows=30, tbl_cols=20, float_precision=4, tbl_formatting="MARKDOWN",
-                   tbl_hide_column_data_types=True, tbl_hide_dataframe_shape=True):  # fmt: skip
+                   tbl_hide_column_data_types=True, tbl_hide_dataframe_shape=True,
+                   tbl_width_chars=250):  # fmt: skip
         print("WRMSSE ratio to seasonal naive per fold (lightgbm = the blend; its parts alone):")
         print(ratios.select("fold", "days", *models))
         print("\nMean over the folds, with the spread:")
