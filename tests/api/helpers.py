@@ -419,7 +419,7 @@ def register_pipeline_model(tracking_uri: str, features: pl.DataFrame, seed: int
         lgb.Dataset(x, y, feature_name=list(FEATURE_COLUMNS)),
         num_boost_round=20,
     )
-    model = ModelFamily({GLOBAL: DemandModel({"direct": booster}, {"direct": spec})}, {})
+    model = ModelFamily({GLOBAL: DemandModel({"direct": [booster]}, {"direct": spec})}, {})
     pred = model.predict(hist)
     calibration = ConformalQuantiles.fit(pred, y, n_bins=4).to_dict()
     exp = mlflow.get_experiment_by_name(EXPERIMENT_NAME)
