@@ -13,7 +13,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
-from forecasting_assets.modeling.recent import CONTEXT_DAYS, RECENT_COLUMNS, recent_features
+from forecasting_assets.modeling.recent import (
+    CONTEXT_DAYS,
+    DAYS_AHEAD,
+    RECENT_COLUMNS,
+    grid_position,
+    origin_features,
+    recent_features,
+)
 from forecasting_assets.modeling.spec import RECURSIVE, ModelSpec
 
 if TYPE_CHECKING:
@@ -55,6 +62,36 @@ def lgb_params(
     return out
 
 
+def _with_placeholders(frame: pl.DataFrame, spec: ModelSpec) -> pl.DataFrame:
+    """``frame`` with null columns for the derived inputs (recent features, days ahead) that the
+    spec reads and the frame lacks; their values are filled in the matrix."""
+    derived = [c for c in (*RECENT_COLUMNS, DAYS_AHEAD)
+               if c in spec.feature_columns and c not in frame.columns]  # fmt: skip
+    return frame.with_columns(pl.lit(None, pl.Float32).alias(c) for c in derived)
+
+
+def training_matrix(
+    frame: pl.DataFrame, spec: ModelSpec, mask: pl.Series | None = None, seed: int = 0
+) -> np.ndarray:
+    """``spec``'s matrix of the rows where ``mask`` is true. For a part that reads the origin
+    (:attr:`~forecasting_assets.modeling.spec.ModelSpec.reads_origin`), each row is seen from an
+    origin 1..``spec.origin_horizon`` days before it (uniform, seeded): its days ahead and the
+    recent features known then, from ``frame``'s own sales (a complete series x day grid)."""
+    x = spec.to_matrix(_with_placeholders(frame, spec), mask)
+    if not spec.reads_origin:
+        return x
+    series, day, sales = grid_position(frame)
+    if mask is not None:
+        keep = mask.to_numpy()
+        series, day = series[keep], day[keep]
+    ahead = np.random.default_rng(seed).integers(1, spec.origin_horizon + 1, series.size)
+    x[:, [spec.feature_columns.index(c) for c in RECENT_COLUMNS]] = origin_features(
+        sales, series, day, ahead
+    )
+    x[:, spec.feature_columns.index(DAYS_AHEAD)] = ahead
+    return x
+
+
 def fit_booster(
     frame: pl.DataFrame,
     spec: ModelSpec,
@@ -65,7 +102,7 @@ def fit_booster(
     """Train one booster on the rows of ``frame`` where ``mask`` is true (target ``sales``)."""
     import lightgbm as lgb  # deferred: importing lightgbm is slow and not needed by the wiring
 
-    x = spec.to_matrix(frame, mask)
+    x = training_matrix(frame, spec, mask, int(params.get("seed", 0)))
     target = frame.get_column(TARGET) if mask is None else frame.get_column(TARGET).filter(mask)
     y = target.cast(pl.Float32).to_numpy()
     cat_idx = [spec.feature_columns.index(c) for c in spec.categorical_columns]
@@ -107,10 +144,40 @@ def predict_booster(
     spec: ModelSpec,
     num_iteration: int | None = None,
 ) -> np.ndarray:
-    """Point forecasts (units/day) of the rows of ``frame``, clipped at 0."""
+    """One-step point forecasts (units/day) of the rows of ``frame``, clipped at 0: a part that
+    reads the origin sees each row 1 day ahead unless ``frame`` has ``days_ahead``."""
     if frame.height == 0:
         return np.zeros(0)
+    if spec.reads_origin and DAYS_AHEAD not in frame.columns:
+        frame = frame.with_columns(pl.lit(1.0, pl.Float32).alias(DAYS_AHEAD))
     return predict_matrix(boosters, spec.to_matrix(frame), num_iteration)
+
+
+def origin_predict(
+    boosters: lgb.Booster | Sequence[lgb.Booster],
+    spec: ModelSpec,
+    rows: pl.DataFrame,
+    history: np.ndarray,
+    num_iteration: int | None = None,
+) -> np.ndarray:
+    """Horizon forecast of a part that reads the origin: every day of a series reads the recent
+    features of the day after the last ``history`` day, and its own days ahead (1, 2, ...)."""
+    n, days = _grid_shape(rows, history)
+    x = spec.to_matrix(_with_placeholders(rows, spec))
+    at_origin = recent_features(history[:, -CONTEXT_DAYS:], min(CONTEXT_DAYS, history.shape[1]))
+    x[:, [spec.feature_columns.index(c) for c in RECENT_COLUMNS]] = np.repeat(
+        at_origin[:, 0, :], days, axis=0
+    )
+    x[:, spec.feature_columns.index(DAYS_AHEAD)] = np.tile(np.arange(1, days + 1), n)
+    return predict_matrix(boosters, x, num_iteration)
+
+
+def _grid_shape(rows: pl.DataFrame, history: np.ndarray) -> tuple[int, int]:
+    """Series and days of horizon ``rows`` (every series x whole days) for ``history``."""
+    n = history.shape[0]
+    if n == 0 or rows.height % n:
+        raise ValueError(f"{rows.height} rows do not cover {n} series x whole days")
+    return n, rows.height // n
 
 
 def recursive_predict(
@@ -127,15 +194,11 @@ def recursive_predict(
     Recent-feature columns in ``rows`` are ignored (every row's are recomputed), so they may be
     absent.
     """
-    n = history.shape[0]
-    if n == 0 or rows.height % n:
-        raise ValueError(f"{rows.height} rows do not cover {n} series x whole days")
-    days = rows.height // n
+    n, days = _grid_shape(rows, history)
     past = history[:, -CONTEXT_DAYS:]
     launched = np.isfinite(past[:, -1])
     y = np.concatenate([past, np.full((n, days), np.nan)], axis=1)
-    placeholders = [pl.lit(None, pl.Float32).alias(c) for c in RECENT_COLUMNS if c not in rows]
-    x = spec.to_matrix(rows.with_columns(placeholders))
+    x = spec.to_matrix(_with_placeholders(rows, spec))
     recent_idx = [spec.feature_columns.index(c) for c in RECENT_COLUMNS]
     pred = np.zeros((n, days))
     for step in range(days):

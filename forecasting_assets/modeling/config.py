@@ -32,6 +32,9 @@ class TrainingSettings:
     )
     """LightGBM parameters of one part only (part -> parameters), over ``params``."""
     parts: tuple[str, ...] = (DIRECT, RECURSIVE)
+    direct_reads_origin: bool = True
+    """The direct part also reads the recent features as of the forecast origin and the days
+    ahead (1..``horizon``): one horizon-aware model instead of lags >= 28 only."""
     recursive_weight: float | None = None
     """Weight of the recursive part; None: chosen on the mean over the folds."""
     per_store_weights: bool = False

@@ -14,6 +14,7 @@ import polars as pl
 from forecasting_assets.modeling.boosters import (
     fit_booster,
     importance_frame,
+    origin_predict,
     predict_booster,
     recursive_predict,
 )
@@ -48,7 +49,8 @@ class DemandModel:
     """The parts of one group's model: a direct and a recursive bag of boosters, one booster per
     seed (either part may be absent).
 
-    *direct*: inputs known at the forecast origin (lags >= 28), one prediction per row.
+    *direct*: inputs known at the forecast origin (lags >= 28; optionally the recent features as
+    of the origin and the days ahead), one prediction per row.
     *recursive*: also the recent-sales features (:mod:`~forecasting_assets.modeling.recent`);
     over a horizon it predicts day by day, feeding its predictions back as sales.
     :class:`ModelFamily` routes rows to members and blends their parts.
@@ -70,6 +72,8 @@ class DemandModel:
             it = self.iterations.get(k)
             if k == RECURSIVE:
                 out[k] = recursive_predict(booster, spec, rows, history, it)
+            elif spec.reads_origin:
+                out[k] = origin_predict(booster, spec, rows, history, it)
             else:
                 out[k] = predict_booster(booster, rows, spec, it)
         return out

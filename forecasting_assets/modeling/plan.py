@@ -161,6 +161,7 @@ def plan_training(
     specs = model_specs(
         {**{c: schema[c] for c in columns}, **dict.fromkeys(RECENT_COLUMNS, pl.Float32())},
         feature_columns, categorical_columns, settings.parts,
+        settings.horizon if settings.direct_reads_origin else 0,
     )  # fmt: skip
     params = lgb_params(settings.params, seed=settings.seed, num_threads=settings.num_threads)
     return TrainingPlan(settings, panel, folds, groups, columns, start_d, specs, params)

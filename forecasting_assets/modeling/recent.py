@@ -26,6 +26,10 @@ RECENT_COLUMNS: tuple[str, ...] = (
 CONTEXT_DAYS = max(*RECENT_WINDOWS, 13)
 """Days of history before a row that its recent features read."""
 
+DAYS_AHEAD = "days_ahead"
+"""Days from the forecast origin to the row's day (1: the day after). A part that reads it reads
+the recent features as of the origin (:func:`origin_features`), not as of the day before."""
+
 
 def recent_features(sales: np.ndarray, days: np.ndarray | int) -> np.ndarray:
     """Features of columns ``days`` of ``sales`` (``(n, T)``, NaN = unknown/not launched), for
@@ -62,6 +66,30 @@ def recent_features_at(sales: np.ndarray, series: np.ndarray, days: np.ndarray) 
         out[:, j] = window_mean(cols, w)
     out[:, -1] = np.where(cols - 13 >= 0, window_mean(np.maximum(cols - 6, 0), 7), np.nan)
     return out
+
+
+def origin_features(
+    sales: np.ndarray, series: np.ndarray, days: np.ndarray, ahead: np.ndarray
+) -> np.ndarray:
+    """Recent features of day column ``days[k]`` of series ``series[k]`` as known at the origin
+    ``ahead[k]`` days before it: float32 ``(k, columns)``. ``ahead`` 1 is
+    :func:`recent_features_at`; windows before column 0 are empty (NaN)."""
+    at = np.maximum(np.asarray(days, np.int64) - np.asarray(ahead, np.int64) + 1, 0)
+    return recent_features_at(sales, series, at)
+
+
+def grid_position(frame: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each row's series index and day column, and the launched-sales matrix they index, of a
+    complete series x day grid in any row order (``id, d, sales, is_launched``)."""
+    pos = frame.select(
+        (pl.col("id").rank("dense") - 1).cast(pl.Int64).alias("series"),
+        (pl.col("d") - pl.col("d").min()).cast(pl.Int64).alias("day"),
+        pl.when(pl.col("is_launched")).then(pl.col("sales")).cast(pl.Float64).alias("y"),
+    )
+    series, day = pos["series"].to_numpy(), pos["day"].to_numpy()
+    y = np.full((int(series.max()) + 1, int(day.max()) + 1), np.nan)
+    y[series, day] = pos["y"].fill_null(np.nan).to_numpy()
+    return series, day, y
 
 
 def sales_matrix(frame: pl.DataFrame) -> np.ndarray:

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from forecasting_assets.modeling.recent import RECENT_COLUMNS
+from forecasting_assets.modeling.recent import DAYS_AHEAD, RECENT_COLUMNS
 
 DIRECT, RECURSIVE = "direct", "recursive"
 
@@ -23,6 +23,14 @@ class ModelSpec:
     feature_columns: list[str]
     categorical_columns: list[str]
     categories: dict[str, list[str]] = field(default_factory=dict)  # string columns -> levels
+    origin_horizon: int = 0
+    """A part that reads :data:`~forecasting_assets.modeling.recent.DAYS_AHEAD` learns from rows
+    1..``origin_horizon`` days after their origin."""
+
+    @property
+    def reads_origin(self) -> bool:
+        """Whether the part reads the recent features as of the forecast origin."""
+        return DAYS_AHEAD in self.feature_columns
 
     @classmethod
     def from_schema(
@@ -51,6 +59,7 @@ class ModelSpec:
             "feature_columns": self.feature_columns,
             "categorical_columns": self.categorical_columns,
             "categories": self.categories,
+            "origin_horizon": self.origin_horizon,
         }
 
     @classmethod
@@ -60,6 +69,7 @@ class ModelSpec:
             list(data["feature_columns"]),
             list(data["categorical_columns"]),
             dict(data["categories"]),
+            int(data.get("origin_horizon", 0)),
         )
 
     def _expr(self, c: str, dtype: pl.DataType) -> pl.Expr:
@@ -104,8 +114,10 @@ class ModelSpec:
 
 
 def input_spec(specs: Mapping[str, ModelSpec]) -> ModelSpec:
-    """One spec over the columns of every part."""
-    cols = list(dict.fromkeys(c for s in specs.values() for c in s.feature_columns))
+    """One spec over the columns of every part but the days ahead (a one-step prediction is 1
+    day ahead)."""
+    cols = list(dict.fromkeys(c for s in specs.values() for c in s.feature_columns
+                              if c != DAYS_AHEAD))  # fmt: skip
     cats = list(dict.fromkeys(c for s in specs.values() for c in s.categorical_columns))
     levels = {k: v for s in specs.values() for k, v in s.categories.items()}
     return ModelSpec(cols, cats, levels)
@@ -116,15 +128,26 @@ def model_specs(
     feature_columns: Sequence[str],
     categorical_columns: Sequence[str],
     parts: Sequence[str] = (DIRECT, RECURSIVE),
+    direct_origin_horizon: int = 0,
 ) -> dict[str, ModelSpec]:
-    """Specs of the parts: the direct model reads ``feature_columns``; the recursive one drops
-    the sales lags >= 28 (its recent features supersede them) and adds the recent ones."""
+    """Specs of the parts: the direct model reads ``feature_columns`` (and, with
+    ``direct_origin_horizon`` > 0, the recent features as of the origin and the days ahead, up to
+    that many); the recursive one drops the sales lags >= 28 (its recent features supersede them)
+    and adds the recent ones."""
     unknown = set(parts) - {DIRECT, RECURSIVE}
     if unknown or not parts:
         raise ValueError(f"parts must be a non-empty subset of {DIRECT!r}, {RECURSIVE!r}")
     specs = {}
     if DIRECT in parts:
-        specs[DIRECT] = ModelSpec.from_schema(schema, feature_columns, categorical_columns)
+        if direct_origin_horizon > 0:
+            origin = [*RECENT_COLUMNS, DAYS_AHEAD]
+            with_origin = {**schema, **dict.fromkeys(origin, pl.Float32())}
+            specs[DIRECT] = ModelSpec.from_schema(
+                with_origin, [*feature_columns, *origin], categorical_columns
+            )
+            specs[DIRECT].origin_horizon = direct_origin_horizon
+        else:
+            specs[DIRECT] = ModelSpec.from_schema(schema, feature_columns, categorical_columns)
     if RECURSIVE in parts:
         cols = [c for c in feature_columns if not c.startswith("sales_lag_")]
         specs[RECURSIVE] = ModelSpec.from_schema(

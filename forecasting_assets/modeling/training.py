@@ -268,6 +268,7 @@ def run_training(
                 "num_boost_round": settings.num_boost_round,
                 "recursive_boost_round": settings.part_rounds().get("recursive"),
                 "parts": ",".join(settings.parts),
+                "direct_reads_origin": settings.direct_reads_origin,
                 "recursive_weight": settings.recursive_weight,
                 "per_store_weights": settings.per_store_weights,
                 "min_store_series": settings.min_store_series,

@@ -12,7 +12,7 @@ import pytest
 from forecasting_assets.modeling import boosters, family, spec, train
 from forecasting_assets.modeling.backtest import Fold
 from forecasting_assets.modeling.predict import LightGBMDemandModel, write_model_artifacts
-from forecasting_assets.modeling.recent import with_recent_features
+from forecasting_assets.modeling.recent import DAYS_AHEAD, RECENT_COLUMNS, with_recent_features
 from forecasting_assets.modeling.selection import choose_blend
 
 STORES = ("CA_1", "TX_1")
@@ -167,6 +167,51 @@ def test_pyfunc_artifacts_round_trip(
     rows = frame.filter(pl.col("d") == 65)
     np.testing.assert_allclose(loaded.predict(None, rows.to_pandas()), fam.predict(rows))
     assert loaded.model is not None and loaded.model.recursive_weight == fam.recursive_weight
+
+
+def test_a_direct_part_that_reads_the_origin_sees_every_day_from_the_origin(
+    tmp_path: Path,
+) -> None:
+    """Training rows are seen 1..horizon days after their origin, with the recent means known
+    then; a horizon forecast gives every day the origin's means and its days ahead; a one-step
+    prediction is the first day ahead, also after the pyfunc round trip."""
+    frame = with_recent_features(_grid())
+    specs = spec.model_specs(frame.schema, ["x", "store_id"], ["store_id"], (spec.DIRECT,), 14)
+    direct = specs[spec.DIRECT]
+    col = direct.feature_columns.index
+    assert direct.reads_origin and DAYS_AHEAD not in spec.input_spec(specs).feature_columns
+    mask = train.train_mask(frame, 30, 60)
+    x = boosters.training_matrix(frame, direct, mask, seed=1)
+    ahead = x[:, col(DAYS_AHEAD)].astype(int)
+    assert set(ahead.tolist()) == set(range(1, 15))
+    rows = frame.filter(mask)
+    for i in (0, 17, 200):  # the week before the origin, read off the frame's own sales
+        sid, d = rows["id"][i], int(rows["d"][i])
+        week = frame.filter((pl.col("id") == sid)
+                            & pl.col("d").is_between(d - ahead[i] - 6, d - ahead[i]))  # fmt: skip
+        assert x[i, col("recent_mean_7")] == pytest.approx(week["sales"].mean())
+
+    params = boosters.lgb_params({"min_data_in_leaf": 2, "num_leaves": 4}, num_threads=1)
+    member = family.fit_model(frame, specs, params, {spec.DIRECT: 8}, [mask])
+    fam = family.ModelFamily({family.GLOBAL: member}, {s: family.GLOBAL for s in STORES}, {})
+    horizon = frame.filter(pl.col("d").is_between(61, 74)).sort("id", "d")
+    hist = train.history_matrix(frame, 60)
+    got = fam.forecast(horizon, hist)
+    at_origin = frame.filter(pl.col("d") == 61).select("id", *RECENT_COLUMNS)
+    by_hand = (
+        horizon.drop(RECENT_COLUMNS)
+        .join(at_origin, on="id")
+        .with_columns((pl.col("d") - 60).cast(pl.Float32).alias(DAYS_AHEAD))
+    )
+    np.testing.assert_allclose(got, fam.predict(by_hand.sort("id", "d")), rtol=1e-6)
+    assert len(np.unique(got.reshape(len(hist), 14)[0])) > 1  # the days ahead matter
+    first = horizon.filter(pl.col("d") == 61)
+    np.testing.assert_allclose(fam.predict(first), got.reshape(len(hist), 14)[:, 0], rtol=1e-6)
+    loaded = LightGBMDemandModel()
+    loaded.load_context(SimpleNamespace(artifacts=write_model_artifacts(tmp_path, fam, {})))
+    np.testing.assert_allclose(loaded.forecast(horizon, hist), got)
+    pandas_rows = fam.input_spec.input_frame(first)
+    np.testing.assert_allclose(loaded.predict(None, pandas_rows), fam.predict(first))
 
 
 class _Scorer:

@@ -76,6 +76,9 @@ class DemandModelConfig(BacktestConfig):
     extra_params_json: str = "{}"
     """Any other LightGBM parameters as a JSON object (override the defaults)."""
     parts: list[str] = Field(default_factory=lambda: [DIRECT, RECURSIVE])
+    direct_reads_origin: bool = True
+    """The direct part also reads the recent sales means as of the forecast origin and the days
+    ahead (horizon-aware) instead of lags >= 28 only."""
     recursive_weight: float | None = None
     """Weight of the recursive part in the blend; unset: chosen on the mean over the folds."""
     per_store_weights: bool = False
