@@ -19,7 +19,12 @@ from forecasting_assets.modeling import registry
 from forecasting_assets.modeling.batch import run_batch_forecast
 from forecasting_assets.modeling.config import TrainingSettings
 from forecasting_assets.modeling.inputs import ModelInputs
-from forecasting_assets.modeling.recent import CONTEXT_DAYS, RECENT_COLUMNS, with_recent_features
+from forecasting_assets.modeling.recent import (
+    CONTEXT_DAYS,
+    DAYS_AHEAD,
+    RECENT_COLUMNS,
+    with_recent_features,
+)
 from forecasting_assets.modeling.registry import ChampionInfo, decide
 from forecasting_assets.modeling.train import history_matrix
 from forecasting_assets.modeling.training import TrainingResult, run_training
@@ -271,7 +276,7 @@ def test_batch_forecast_exports_and_failure_keeps_previous(
     assert total == pytest.approx(fc["predicted_sales"].sum())
     imp = pl.read_parquet(exports / "feature_importance.parquet")
     assert imp.columns == ["feature", "gain", "split"]
-    assert set(imp["feature"]) == {*store["cols"], *RECENT_COLUMNS}
+    assert set(imp["feature"]) == {*store["cols"], *RECENT_COLUMNS, DAYS_AHEAD}
 
     before = (exports / "forecasts.parquet").read_bytes()
     real = batch.forecast_frame
