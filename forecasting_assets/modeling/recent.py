@@ -1,4 +1,5 @@
-"""Recent-sales features of the recursive model: means of the days up to yesterday.
+"""Recent-sales features: means of the days up to yesterday (the recursive part), or up to the
+forecast origin (the direct part, :func:`origin_features`).
 
 One numpy function computes them from a dense ``(series, days)`` sales matrix, so training (on
 actual sales), the recursive forecast (on actuals followed by the model's own predictions) and the
