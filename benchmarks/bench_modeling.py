@@ -110,7 +110,12 @@ def main() -> None:
     stages["batch_forecasts"] = time.perf_counter() - t
     total = time.perf_counter() - t_all
 
-    metrics = pl.read_parquet(exports / "backtest_metrics.parquet")
+    def run_artifact(name: str) -> pl.DataFrame:
+        """This training's own export, from its MLflow run: ``exports/`` holds the champion's."""
+        with tempfile.TemporaryDirectory() as tmp:
+            return pl.read_parquet(res.client().download_artifacts(result.run_id, name, tmp))
+
+    metrics = run_artifact("backtest_metrics.parquet")
     ratios = (
         metrics.filter(pl.col("level") == "all")
         .pivot(on="model", index="fold", values="wrmsse")
@@ -146,7 +151,7 @@ def main() -> None:
         print(summary)
         print("\nMean WRMSSE over the folds per M5 level:")
         print(levels)
-        cov = pl.read_parquet(exports / "interval_coverage.parquet")
+        cov = run_artifact("interval_coverage.parquet")
         print("\nInterval coverage per fold (each calibrated on the other folds):")
         print(
             cov.filter(pl.col("kind") == "interval")

@@ -406,11 +406,14 @@ def run_training(
                          "promotion_reason": decision.reason, "model_version": version})  # fmt: skip
         timings["mlflow"] = time.perf_counter() - t
 
-    exports_dir = Path(exports_dir)
-    write_parquet_atomic(all_metrics, exports_dir / contracts.BACKTEST_METRICS_FILE)
-    write_parquet_atomic(coverage, exports_dir / contracts.INTERVAL_COVERAGE_FILE)
-    write_parquet_atomic(fold_forecast_frame(panel, folds, forecasts),
-                         exports_dir / contracts.BACKTEST_FORECASTS_FILE)  # fmt: skip
+    # The backtest exports describe the champion, the model the forecasts come from; a rejected
+    # challenger's backtest stays in its MLflow run.
+    if decision.promote:
+        exports_dir = Path(exports_dir)
+        write_parquet_atomic(all_metrics, exports_dir / contracts.BACKTEST_METRICS_FILE)
+        write_parquet_atomic(coverage, exports_dir / contracts.INTERVAL_COVERAGE_FILE)
+        write_parquet_atomic(fold_forecast_frame(panel, folds, forecasts),
+                             exports_dir / contracts.BACKTEST_FORECASTS_FILE)  # fmt: skip
     timings["total"] = time.perf_counter() - t0
     return TrainingResult(
         run_id=run_id, model_version=version, promoted=decision.promote,

@@ -216,12 +216,19 @@ def test_first_training_is_logged_registered_and_promoted(store: dict[str, Any])
 
 
 def test_worse_model_does_not_move_the_alias(store: dict[str, Any]) -> None:
+    backtest_files = ("backtest_metrics.parquet", "backtest_forecasts.parquet",
+                      "interval_coverage.parquet")  # fmt: skip
+    before = {name: (store["exports"] / name).read_bytes() for name in backtest_files}
     worse = store["train"](1, lr=0.001)
     assert worse.wrmsse > store["first"].wrmsse
     assert not worse.promoted and "does not beat" in worse.promotion_reason
     assert _champion_version(store["res"]) == store["first"].model_version
     mv = store["res"].client().get_model_version(MODEL_NAME, worse.model_version)
     assert mv.tags["promotion"] == "rejected"
+    # The exports still describe the champion; the rejected model's backtest is in its run.
+    assert {name: (store["exports"] / name).read_bytes() for name in backtest_files} == before
+    arts = {a.path for a in store["res"].client().list_artifacts(worse.run_id)}
+    assert {"backtest_metrics.parquet", "interval_coverage.parquet"} <= arts
 
 
 def test_failed_training_leaves_the_champion(store: dict[str, Any]) -> None:

@@ -164,8 +164,9 @@ backtested on the fold plan (recent windows plus the next window's days one and 
 target encodings recomputed per fold), trees and blend weights chosen on the mean WRMSSE ratio to
 seasonal naive over the folds, scored next to every baseline, logged to MLflow (params, metrics,
 importances, feature catalog, data version, pyfunc model), registered as ``m5_demand_model`` and
-made ``champion`` only if it beats the current champion on the same folds. Writes
-exports/backtest_metrics.parquet, backtest_forecasts.parquet and interval_coverage.parquet."""
+made ``champion`` only if it beats the current champion on the same folds. A promoted model
+writes exports/backtest_metrics.parquet, backtest_forecasts.parquet and interval_coverage.parquet;
+a rejected one leaves the champion's in place."""
 
 
 def demand_model_asset(
