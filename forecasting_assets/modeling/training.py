@@ -49,9 +49,6 @@ from forecasting_assets.settings import write_parquet_atomic
 logger = logging.getLogger(__name__)
 
 
-MODEL = contracts.MODEL_KEY
-
-
 class MLflowLike(Protocol):
     """What the workflows need from the MLflow resource."""
 
