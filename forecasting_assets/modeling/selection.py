@@ -60,6 +60,13 @@ class BlendChoice:
     part_mean_ratio: dict[str, float]
 
 
+def per_series(
+    weights: Mapping[str, float], series_store: Sequence[str] | np.ndarray
+) -> np.ndarray:
+    """Each series' weight from its store's (``series_store``: the store of every series)."""
+    return np.array([weights[s] for s in series_store], np.float64)
+
+
 def choose_rounds(outputs: Sequence[FoldOutput], scorer: FoldScorer) -> dict[str, float]:
     """Best number of trees of each part alone -> its mean ratio (keys ``part`` and ``part@n``)."""
     scores: dict[str, float] = {}
@@ -102,10 +109,9 @@ def choose_blend(
             in_store = series_store == s
 
             def with_store(w: float, sel: np.ndarray = in_store) -> float:
-                vec = np.array([weights[x] for x in series_store.tolist()])
+                vec = per_series(weights, series_store)
                 vec[sel] = w
                 return mean_for(vec)
 
             weights[s] = float(min(grid, key=with_store))
-    vec = np.array([weights[x] for x in series_store.tolist()])
-    return BlendChoice(rounds, weights, mean_for(vec), part_best)
+    return BlendChoice(rounds, weights, mean_for(per_series(weights, series_store)), part_best)

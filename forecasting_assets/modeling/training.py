@@ -36,7 +36,12 @@ from forecasting_assets.modeling.scoring import (
     prediction_stats,
     score_backtest,
 )
-from forecasting_assets.modeling.selection import BlendChoice, FoldScorer, choose_blend
+from forecasting_assets.modeling.selection import (
+    BlendChoice,
+    FoldScorer,
+    choose_blend,
+    per_series,
+)
 from forecasting_assets.modeling.train import (
     Encoder,
     FoldOutput,
@@ -106,7 +111,7 @@ def _choose(
     if s.recursive_weight is None or len(choice.rounds) < 2:
         return choice
     fixed = dict.fromkeys(choice.recursive_weight, float(s.recursive_weight))
-    w = np.array([fixed[x] for x in series_store.tolist()])
+    w = per_series(fixed, series_store)
     mean = scorer.mean_ratio({o.fold.k: o.blend(choice.rounds, w) for o in outputs})
     return BlendChoice(choice.rounds, fixed, mean, choice.part_mean_ratio)
 
@@ -152,8 +157,8 @@ def _final_family(
     model = ModelFamily({g.group: g.member for g in trainings}, plan.groups,
                         choice.recursive_weight, float(np.mean(recursive_weights)))  # fmt: skip
     horizon_pred = np.concatenate([
-        blend_parts(g.horizon_parts, choice.rounds,
-                    np.array([choice.recursive_weight[s] for s in g.stores])).ravel()
+        blend_parts(g.horizon_parts, choice.rounds, per_series(choice.recursive_weight, g.stores))
+        .ravel()
         for g in trainings
     ])  # fmt: skip
     return model, horizon_pred
@@ -236,7 +241,7 @@ def run_training(
         scorer = FoldScorer(panel, folds)
         base = baseline_metrics_for(panel, folds, baseline_metrics, scorer)
         choice = _choose(outputs, scorer, plan.series_store, settings)
-        w_series = np.array([choice.recursive_weight[s] for s in plan.series_store.tolist()])
+        w_series = per_series(choice.recursive_weight, plan.series_store)
         scores = score_backtest(outputs, choice, w_series, panel, folds, scorer, base)
         head = scores.head
         timings["scoring"] = time.perf_counter() - t
