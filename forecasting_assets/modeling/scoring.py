@@ -11,6 +11,7 @@ import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import polars as pl
@@ -25,7 +26,6 @@ from forecasting_assets.modeling.backtest import (
     headline,
     metrics_frame,
     score_rows,
-    wrmsse_of,
 )
 from forecasting_assets.modeling.baselines import (
     naive_spread_quantiles,
@@ -43,22 +43,27 @@ logger = logging.getLogger(__name__)
 MODEL = contracts.MODEL_KEY
 
 
+def _scored_on(given: pl.DataFrame, folds: list[Fold], scorer: FoldScorer) -> bool:
+    """Whether ``given`` holds seasonal naive's WRMSSE of exactly ``folds`` on this panel."""
+    if sorted(set(given["fold"].to_list())) != [f.k for f in folds]:
+        return False
+    sn = given.filter((pl.col("model") == "seasonal_naive") & (pl.col("level") == "all"))
+    by_fold = dict(zip(sn["fold"].to_list(), sn["wrmsse"].to_list(), strict=True))
+    return sn.height == len(folds) and all(
+        math.isclose(scorer.seasonal_naive_wrmsse(f.k), by_fold.get(f.k, math.nan), rel_tol=1e-9)
+        for f in folds
+    )
+
+
 def baseline_metrics_for(
     panel: Panel, folds: list[Fold], given: pl.DataFrame | None, scorer: FoldScorer
 ) -> pl.DataFrame:
     """The baselines' backtest metrics on ``folds``: reuse ``given`` (the baselines asset) if it was
     scored on the same folds (checked via seasonal naive), else recompute."""
+    if given is not None and given.height and _scored_on(given, folds, scorer):
+        return given
     if given is not None and given.height:
-        try:
-            if sorted(set(given["fold"].to_list())) != [f.k for f in folds]:
-                raise KeyError("different folds")
-            for fold in folds:
-                sn = scorer.seasonal_naive_wrmsse(fold.k)
-                if not math.isclose(sn, wrmsse_of(given, "seasonal_naive", fold.k), rel_tol=1e-9):
-                    raise KeyError("different folds")
-            return given
-        except KeyError:
-            logger.info("baseline metrics were scored on other folds/data: recomputing")
+        logger.info("baseline metrics were scored on other folds/data: recomputing")
     return backtest_baselines(panel, folds)
 
 
@@ -160,9 +165,9 @@ class BacktestScores:
     """The blend's mean MAE, RMSE and bias at the bottom level."""
     coverage_80: float
 
-    @property
+    @cached_property
     def wspl_ratio(self) -> pl.Series:
-        """Per fold, the model's WSPL over seasonal naive's."""
+        """Per fold, the model's WSPL over seasonal naive's (computed once)."""
         return (
             self.wspl.pivot(on="model", index="fold", values="wspl")
             .select(pl.col(MODEL) / pl.col("seasonal_naive"))

@@ -26,6 +26,8 @@ from forecasting_assets.modeling.quantiles import (
     quantile_column,
 )
 from forecasting_assets.modeling.recent import RECENT_COLUMNS, with_recent_features
+from forecasting_assets.modeling.scoring import baseline_metrics_for
+from forecasting_assets.modeling.selection import FoldScorer
 
 
 def _sales_long(
@@ -267,6 +269,27 @@ def test_baseline_backtest_scores_every_fold_and_level() -> None:
     )
     # A perfect forecast would score 0; seasonal naive on Poisson noise clearly does not.
     assert wrmsse_of(frame, "seasonal_naive", 2) > 0.3
+
+
+def test_baseline_metrics_are_reused_only_when_scored_on_the_same_folds_and_data() -> None:
+    panel = build_panel(_sales_long())
+    folds = make_folds(panel.last_day, 2, 28)
+    scorer = FoldScorer(panel, folds)
+    given = backtest_baselines(panel, folds)
+    assert baseline_metrics_for(panel, folds, given, scorer) is given
+    # Other data (same folds): seasonal naive's WRMSSE differs, so the baselines are recomputed.
+    other = backtest_baselines(build_panel(_sales_long(seed=1)), folds)
+    recomputed = baseline_metrics_for(panel, folds, other, scorer)
+    assert recomputed is not other
+    assert recomputed.equals(given)
+    # Other folds, or a frame without seasonal naive: recomputed too.
+    one_fold = make_folds(panel.last_day, 1, 28)
+    assert (
+        baseline_metrics_for(panel, one_fold, given, FoldScorer(panel, one_fold)).height
+        < given.height
+    )
+    no_snaive = given.filter(pl.col("model") != "seasonal_naive")
+    assert baseline_metrics_for(panel, folds, no_snaive, scorer).equals(given)
 
 
 def test_quantile_names() -> None:
