@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import fields
 
+import pytest
+
 from forecasting_assets.defs.assets.modeling import DemandModelConfig
 from forecasting_assets.modeling.config import TrainingSettings
 
@@ -21,3 +23,11 @@ def test_launchpad_values_reach_the_settings() -> None:
     assert (settings.seeds, settings.seed, settings.fold_reuse_days) == (3, 7, 28)
     assert settings.params["learning_rate"] == 0.05 and settings.params["lambda_l2"] == 1.0
     assert settings.part_params == {}  # no power of its own: the recursive part uses the direct's
+
+
+def test_part_params_reach_one_part_over_its_defaults() -> None:
+    settings = DemandModelConfig(part_params_json='{"direct": {"lambda_l2": 10}}').to_settings()
+    assert settings.part_params["direct"] == {"lambda_l2": 10}
+    assert settings.part_params["recursive"] == {"tweedie_variance_power": 1.5}
+    with pytest.raises(ValueError, match="'direkt'"):
+        DemandModelConfig(part_params_json='{"direkt": {"lambda_l2": 10}}').to_settings()

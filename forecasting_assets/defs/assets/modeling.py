@@ -75,6 +75,9 @@ class DemandModelConfig(BacktestConfig):
     """The recursive part's own Tweedie variance power (unset: ``tweedie_variance_power``)."""
     extra_params_json: str = "{}"
     """Any other LightGBM parameters as a JSON object (override the defaults)."""
+    part_params_json: str = "{}"
+    """LightGBM parameters of one part only, as a JSON object part -> parameters (over the
+    others; e.g. ``{"direct": {"lambda_l2": 10}}``)."""
     parts: list[str] = Field(default_factory=lambda: [DIRECT, RECURSIVE])
     direct_reads_origin: bool = True
     """The direct part also reads the recent sales means as of the forecast origin and the days
@@ -110,6 +113,10 @@ class DemandModelConfig(BacktestConfig):
         values.update(seasonal_lags=tuple(self.seasonal_lags), parts=tuple(self.parts))
         power = self.recursive_tweedie_variance_power
         part_params = {} if power is None else {RECURSIVE: {"tweedie_variance_power": power}}
+        for part, extra in json.loads(self.part_params_json or "{}").items():
+            if part not in self.parts:
+                raise ValueError(f"part_params_json names {part!r}, not one of {self.parts}")
+            part_params[part] = part_params.get(part, {}) | extra
         return TrainingSettings(**values, params=params, part_params=part_params)
 
 
