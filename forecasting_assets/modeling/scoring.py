@@ -44,15 +44,17 @@ MODEL = contracts.MODEL_KEY
 
 
 def _scored_on(given: pl.DataFrame, folds: list[Fold], scorer: FoldScorer) -> bool:
-    """Whether ``given`` holds seasonal naive's WRMSSE of exactly ``folds`` on this panel."""
-    if sorted(set(given["fold"].to_list())) != [f.k for f in folds]:
-        return False
-    sn = given.filter((pl.col("model") == "seasonal_naive") & (pl.col("level") == "all"))
-    by_fold = dict(zip(sn["fold"].to_list(), sn["wrmsse"].to_list(), strict=True))
-    return sn.height == len(folds) and all(
-        math.isclose(scorer.seasonal_naive_wrmsse(f.k), by_fold.get(f.k, math.nan), rel_tol=1e-9)
-        for f in folds
+    """Whether ``given`` covers exactly ``folds``, with seasonal naive's WRMSSE of this panel."""
+    keys = [f.k for f in folds]
+    sn = given.filter((pl.col("model") == "seasonal_naive") & (pl.col("level") == "all")).sort(
+        "fold"
     )
+    return (
+        sorted(set(given["fold"].to_list())) == keys
+        and sn["fold"].to_list() == keys
+        and all(math.isclose(scorer.seasonal_naive_wrmsse(k), w, rel_tol=1e-9)
+                for k, w in sn.select("fold", "wrmsse").iter_rows())
+    )  # fmt: skip
 
 
 def baseline_metrics_for(
@@ -60,9 +62,9 @@ def baseline_metrics_for(
 ) -> pl.DataFrame:
     """The baselines' backtest metrics on ``folds``: reuse ``given`` (the baselines asset) if it was
     scored on the same folds (checked via seasonal naive), else recompute."""
-    if given is not None and given.height and _scored_on(given, folds, scorer):
-        return given
     if given is not None and given.height:
+        if _scored_on(given, folds, scorer):
+            return given
         logger.info("baseline metrics were scored on other folds/data: recomputing")
     return backtest_baselines(panel, folds)
 

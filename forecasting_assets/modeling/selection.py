@@ -106,12 +106,7 @@ def choose_blend(
     weights = dict.fromkeys(stores, float(w_all))
     if per_store:
         for s in stores:
-            in_store = series_store == s
-
-            def with_store(w: float, sel: np.ndarray = in_store) -> float:
-                vec = per_series(weights, series_store)
-                vec[sel] = w
-                return mean_for(vec)
-
-            weights[s] = float(min(grid, key=with_store))
+            held, in_store = per_series(weights, series_store), series_store == s
+            weights[s] = float(min(grid, key=lambda w, h=held, sel=in_store:
+                                   mean_for(np.where(sel, w, h))))  # fmt: skip
     return BlendChoice(rounds, weights, mean_for(per_series(weights, series_store)), part_best)

@@ -27,7 +27,7 @@ from forecasting_assets.modeling.quantiles import (
 )
 from forecasting_assets.modeling.recent import RECENT_COLUMNS, with_recent_features
 from forecasting_assets.modeling.scoring import baseline_metrics_for
-from forecasting_assets.modeling.selection import FoldScorer
+from forecasting_assets.modeling.selection import FoldScorer, choose_blend
 
 
 def _sales_long(
@@ -290,6 +290,33 @@ def test_baseline_metrics_are_reused_only_when_scored_on_the_same_folds_and_data
     )
     no_snaive = given.filter(pl.col("model") != "seasonal_naive")
     assert baseline_metrics_for(panel, folds, no_snaive, scorer).equals(given)
+
+
+def test_per_store_weights_refine_each_store_on_the_mean_over_folds() -> None:
+    # Series 3-5 move to a second store; there the recursive part is exact and the direct part
+    # is off, and the other way round in the first store.
+    sid = pl.col("id").cast(pl.String).str.slice(8, 3).cast(pl.Int32)
+    sales = _sales_long().with_columns(
+        pl.when(sid >= 3).then(pl.lit("CA_2")).otherwise(pl.col("store_id")).alias("store_id")
+    )
+    panel = build_panel(sales)
+    folds = make_folds(panel.last_day, 2, 28)
+    stores = panel.hierarchy["store_id"].to_numpy()
+    second = (stores == "CA_2")[:, None]
+    outputs = []
+    for f in folds:
+        actual = panel.actuals(f).astype(np.float64)
+        off = actual + 3.0
+        parts = {spec.DIRECT: {10: np.where(second, off, actual)},
+                 spec.RECURSIVE: {10: np.where(second, actual, off)}}  # fmt: skip
+        outputs.append(train.FoldOutput(f, parts, train_rows=0, seconds=0.0))
+    scorer = FoldScorer(panel, folds)
+    one = choose_blend(outputs, scorer, stores)
+    refined = choose_blend(outputs, scorer, stores, per_store=True)
+    assert len(set(one.recursive_weight.values())) == 1
+    assert refined.recursive_weight == {"CA_1": 0.0, "CA_2": 1.0}
+    assert refined.mean_ratio == pytest.approx(0.0, abs=1e-9)
+    assert one.mean_ratio > 0.1
 
 
 def test_quantile_names() -> None:
