@@ -2,7 +2,8 @@
 LightGBM model -> batch forecasts, timed stage by stage.
 
 Prints, on every backtest fold and as the mean with its spread, the WRMSSE ratio to seasonal naive
-of the model, each of its parts and every baseline; the mean WRMSSE per level; interval coverage;
+of the model, each of its parts, the model with its choices made on the other folds only
+(``lightgbm_out_of_fold``) and every baseline; the mean WRMSSE per level; interval coverage;
 wall time per stage and peak RSS.
 
     .venv/bin/python benchmarks/bench_modeling.py --raw-dir ../shared/m5
@@ -53,6 +54,7 @@ def main() -> None:
 
     import polars as pl
 
+    from forecasting_assets import contracts
     from forecasting_assets.defs.assets.modeling import DemandModelConfig
     from forecasting_assets.defs.mlflow_resource import MLflowResource
     from forecasting_assets.features.build import build_features
@@ -158,6 +160,8 @@ def main() -> None:
             .pivot(on="fold", index="quantile", values="coverage")
             .sort("quantile")
         )
+    if contracts.OUT_OF_FOLD_KEY in heads:
+        print(f"\nchosen on the other folds only: {heads[contracts.OUT_OF_FOLD_KEY].describe()}")
     print(f"\nheadline: {heads['lightgbm'].describe()}; mean WRMSSE {result.wrmsse:.4f} vs "
           f"seasonal naive {result.wrmsse_seasonal_naive:.4f}; model v{result.model_version} "
           f"promoted={result.promoted}")  # fmt: skip

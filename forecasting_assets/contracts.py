@@ -23,6 +23,8 @@ CHAMPION_ALIAS = "champion"
 """The registry alias of the version that serves forecasts."""
 MODEL_KEY = "lightgbm"
 """The model's name in metric tables and metric keys (next to the baselines' names)."""
+OUT_OF_FOLD_KEY = f"{MODEL_KEY}_out_of_fold"
+"""The model scored on each backtest fold with its trees and weights chosen on the other folds."""
 
 # ----------------------------------------------------------------------------- M5 levels
 M5_LEVELS: dict[str, tuple[str, ...]] = {

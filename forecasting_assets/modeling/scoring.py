@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -41,6 +41,7 @@ from forecasting_assets.modeling.train import FoldOutput
 logger = logging.getLogger(__name__)
 
 MODEL = contracts.MODEL_KEY
+OUT_OF_FOLD = contracts.OUT_OF_FOLD_KEY
 
 
 def _scored_on(given: pl.DataFrame, folds: list[Fold], scorer: FoldScorer) -> bool:
@@ -166,6 +167,8 @@ class BacktestScores:
     bottom: dict[str, float]
     """The blend's mean MAE, RMSE and bias at the bottom level."""
     coverage_80: float
+    out_of_fold: Headline | None = None
+    """The :data:`OUT_OF_FOLD` blend's ratios (None with fewer than two folds)."""
 
     @cached_property
     def wspl_ratio(self) -> pl.Series:
@@ -191,6 +194,10 @@ class BacktestScores:
             "wrmsse_ratio": head.ratio_mean,
             "wrmsse_ratio_min": head.ratio_min,
             "wrmsse_ratio_max": head.ratio_max,
+            **({} if self.out_of_fold is None else {
+                "wrmsse_ratio_out_of_fold": self.out_of_fold.ratio_mean,
+                "wrmsse_ratio_out_of_fold_min": self.out_of_fold.ratio_min,
+                "wrmsse_ratio_out_of_fold_max": self.out_of_fold.ratio_max}),
             **{k: float(v) for k, v in self.bottom.items()},
             "coverage_80": self.coverage_80,
             "wspl_ratio": float(self.wspl_ratio.mean()),  # type: ignore[arg-type]
@@ -212,14 +219,20 @@ def score_backtest(
     folds: Sequence[Fold],
     scorer: FoldScorer,
     baseline_metrics: pl.DataFrame,
+    out_of_fold: Mapping[int, np.ndarray] | None = None,
 ) -> BacktestScores:
     """Score the blend with ``choice``'s trees and one recursive weight per series
-    (``recursive_weights``), and each part alone, on every fold; calibrate the quantiles."""
+    (``recursive_weights``), each part alone and the ``out_of_fold`` blend (by fold, see
+    :func:`~forecasting_assets.modeling.selection.out_of_fold_forecasts`) on every fold;
+    calibrate the quantiles."""
     forecasts = {o.fold.k: o.blend(choice.rounds, recursive_weights) for o in outputs}
+    out_of_fold = out_of_fold or {}
     rows: list[dict[str, object]] = []
     for out in outputs:
         ev, actual = scorer.evaluator(out.fold.k), panel.actuals(out.fold)
         rows.extend(score_rows(MODEL, out.fold, ev, actual, forecasts[out.fold.k]))
+        if out.fold.k in out_of_fold:
+            rows.extend(score_rows(OUT_OF_FOLD, out.fold, ev, actual, out_of_fold[out.fold.k]))
         for part, trees in choice.rounds.items():
             rows.extend(score_rows(f"{MODEL}_{part}", out.fold, ev, actual,
                                    out.parts[part][trees]))  # fmt: skip
@@ -251,4 +264,5 @@ def score_backtest(
         level_wrmsse=level_wr,
         bottom={k: float(v) for k, v in bottom.items()},
         coverage_80=float(cov80["coverage"].mean()) if cov80.height else float("nan"),  # type: ignore[arg-type]
+        out_of_fold=headline(metrics, OUT_OF_FOLD) if out_of_fold else None,
     )

@@ -6,7 +6,7 @@ headline, never one fold's score.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -110,3 +110,21 @@ def choose_blend(
             weights[s] = float(min(grid, key=lambda w, h=held, sel=in_store:
                                    mean_for(np.where(sel, w, h))))  # fmt: skip
     return BlendChoice(rounds, weights, mean_for(per_series(weights, series_store)), part_best)
+
+
+def out_of_fold_forecasts(
+    outputs: Sequence[FoldOutput],
+    series_store: np.ndarray,
+    choose: Callable[[Sequence[FoldOutput]], BlendChoice],
+) -> dict[int, np.ndarray]:
+    """Each fold's blend with the trees and weights ``choose`` makes on the other folds only:
+    the backtest without the optimism of scoring a choice on the folds it was made on. Empty
+    with fewer than two folds."""
+    if len(outputs) < 2:
+        return {}
+    forecasts: dict[int, np.ndarray] = {}
+    for held in outputs:
+        choice = choose([o for o in outputs if o is not held])
+        weights = per_series(choice.recursive_weight, series_store)
+        forecasts[held.fold.k] = held.blend(choice.rounds, weights)
+    return forecasts

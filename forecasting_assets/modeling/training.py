@@ -40,6 +40,7 @@ from forecasting_assets.modeling.selection import (
     BlendChoice,
     FoldScorer,
     choose_blend,
+    out_of_fold_forecasts,
     per_series,
 )
 from forecasting_assets.modeling.train import (
@@ -81,6 +82,10 @@ class TrainingResult:
     wrmsse_ratio_min: float
     wrmsse_ratio_max: float
     fold_ratios: dict[str, float]
+    wrmsse_ratio_out_of_fold: float | None
+    """Mean over the folds of each fold's ratio with the trees and weights chosen on the other
+    folds only (None with one fold): the headline without the in-sample choice."""
+    out_of_fold_ratios: dict[str, float]
     part_ratios: dict[str, float]
     rounds: dict[str, int]
     recursive_weight: dict[str, float]
@@ -105,7 +110,7 @@ class TrainingResult:
 
 
 def _choose(
-    outputs: list[FoldOutput], scorer: FoldScorer, series_store: np.ndarray, s: TrainingSettings
+    outputs: Sequence[FoldOutput], scorer: FoldScorer, series_store: np.ndarray, s: TrainingSettings
 ) -> BlendChoice:
     choice = choose_blend(outputs, scorer, series_store, per_store=s.per_store_weights)
     if s.recursive_weight is None or len(choice.rounds) < 2:
@@ -242,7 +247,10 @@ def run_training(
         base = baseline_metrics_for(panel, folds, baseline_metrics, scorer)
         choice = _choose(outputs, scorer, plan.series_store, settings)
         w_series = per_series(choice.recursive_weight, plan.series_store)
-        scores = score_backtest(outputs, choice, w_series, panel, folds, scorer, base)
+        held_out = out_of_fold_forecasts(
+            outputs, plan.series_store, lambda o: _choose(o, scorer, plan.series_store, settings)
+        )
+        scores = score_backtest(outputs, choice, w_series, panel, folds, scorer, base, held_out)
         head = scores.head
         timings["scoring"] = time.perf_counter() - t
         mlflow.log_metrics(scores.mlflow_metrics(choice.rounds))
@@ -277,7 +285,7 @@ def run_training(
         write_parquet_atomic(fold_forecast_frame(panel, folds, scores.forecasts),
                              exports_dir / contracts.BACKTEST_FORECASTS_FILE)  # fmt: skip
     timings["total"] = time.perf_counter() - t0
-    wspl_ratio = scores.wspl_ratio
+    wspl_ratio, oof = scores.wspl_ratio, scores.out_of_fold
     return TrainingResult(
         run_id=run_id, model_version=version, promoted=decision.promote,
         promotion_reason=decision.reason,
@@ -286,6 +294,8 @@ def run_training(
         wrmsse=head.wrmsse_mean, wrmsse_seasonal_naive=head.baseline_wrmsse_mean,
         wrmsse_ratio=head.ratio_mean, wrmsse_ratio_min=head.ratio_min,
         wrmsse_ratio_max=head.ratio_max, fold_ratios={str(k): v for k, v in head.ratios.items()},
+        wrmsse_ratio_out_of_fold=oof.ratio_mean if oof else None,
+        out_of_fold_ratios={str(k): v for k, v in oof.ratios.items()} if oof else {},
         part_ratios=scores.part_ratios, rounds=choice.rounds,
         recursive_weight=choice.recursive_weight, level_wrmsse=scores.level_wrmsse,
         baseline_ratios=scores.baseline_ratios, prediction_stats=stats,

@@ -308,7 +308,7 @@ def _write_exports(
     )
 
     rows = []
-    for mi, model in enumerate([contracts.MODEL_KEY, *BASELINES]):
+    for mi, model in enumerate([contracts.MODEL_KEY, contracts.OUT_OF_FOLD_KEY, *BASELINES]):
         for fold in (1, 2, 3):
             for li, level in enumerate([*LEVELS, "all"]):
                 w = 0.55 + 0.08 * mi + 0.02 * li + 0.01 * fold + float(rng.uniform(0, 0.03))

@@ -68,6 +68,14 @@ def test_home_page(dash_home: Path) -> None:
         .to_series()
     )
     assert _metric(at, "Backtest WRMSSE ÷ seasonal naive") == f"{ratios.mean():.3f}"
+    held = (
+        overall.filter(pl.col("model") == contracts.OUT_OF_FOLD_KEY)
+        .join(overall.filter(pl.col("model") == "seasonal_naive"), on="fold")
+        .select(pl.col("wrmsse") / pl.col("wrmsse_right"))
+        .to_series()
+    )
+    (delta,) = [m.delta for m in at.metric if m.label == "Backtest WRMSSE ÷ seasonal naive"]
+    assert delta.endswith(f"over 3 folds · out of fold {held.mean():.3f}")
     assert _charts(at) == 2
     status = json.loads((dash_home / "exports" / "drift_report.json").read_text())["status"]
     if status == "alert":

@@ -27,7 +27,7 @@ from forecasting_assets.modeling.quantiles import (
 )
 from forecasting_assets.modeling.recent import RECENT_COLUMNS, with_recent_features
 from forecasting_assets.modeling.scoring import baseline_metrics_for
-from forecasting_assets.modeling.selection import FoldScorer, choose_blend
+from forecasting_assets.modeling.selection import FoldScorer, choose_blend, out_of_fold_forecasts
 
 
 def _sales_long(
@@ -317,6 +317,32 @@ def test_per_store_weights_refine_each_store_on_the_mean_over_folds() -> None:
     assert refined.recursive_weight == {"CA_1": 0.0, "CA_2": 1.0}
     assert refined.mean_ratio == pytest.approx(0.0, abs=1e-9)
     assert one.mean_ratio > 0.1
+
+
+def test_out_of_fold_forecasts_use_the_choice_made_on_the_other_folds() -> None:
+    # Fold 1 is exact after 10 trees and fold 2 after 20: chosen on both, one of them is exact;
+    # chosen on the other fold only, neither is.
+    panel = build_panel(_sales_long())
+    folds = make_folds(panel.last_day, 2, 28)
+    outputs = []
+    for f, exact_at in zip(folds, (10, 20), strict=True):
+        actual = panel.actuals(f).astype(np.float64)
+        trees = {t: actual if t == exact_at else actual + 2.0 for t in (10, 20)}
+        outputs.append(train.FoldOutput(f, {spec.DIRECT: trees}, train_rows=0, seconds=0.0))
+    scorer = FoldScorer(panel, folds)
+    stores = panel.hierarchy["store_id"].to_numpy()
+    first, second = outputs
+    off = [scorer.ratio(first.fold.k, first.parts[spec.DIRECT][20]),
+           scorer.ratio(second.fold.k, second.parts[spec.DIRECT][10])]  # fmt: skip
+    in_sample = choose_blend(outputs, scorer, stores)
+    assert in_sample.mean_ratio == pytest.approx(min(off) / 2)
+    held = out_of_fold_forecasts(outputs, stores, lambda o: choose_blend(o, scorer, stores))
+    np.testing.assert_array_equal(held[first.fold.k], first.parts[spec.DIRECT][20])
+    np.testing.assert_array_equal(held[second.fold.k], second.parts[spec.DIRECT][10])
+    assert scorer.mean_ratio(held) == pytest.approx(np.mean(off))
+    assert (
+        out_of_fold_forecasts(outputs[:1], stores, lambda o: choose_blend(o, scorer, stores)) == {}
+    )
 
 
 def test_quantile_names() -> None:

@@ -183,6 +183,15 @@ def test_first_training_is_logged_registered_and_promoted(store: dict[str, Any])
     assert first.wrmsse_ratio == pytest.approx(np.mean(list(first.fold_ratios.values())))
     assert first.wrmsse_ratio_min <= first.wrmsse_ratio <= first.wrmsse_ratio_max
     assert run.data.metrics["wrmsse_ratio"] == pytest.approx(first.wrmsse_ratio)
+    # The same blend with its choices made on the other folds only: scored, logged and exported.
+    assert set(first.out_of_fold_ratios) == set(first.fold_ratios)
+    assert first.wrmsse_ratio_out_of_fold == pytest.approx(
+        np.mean(list(first.out_of_fold_ratios.values()))
+    )
+    assert run.data.metrics["wrmsse_ratio_out_of_fold"] == pytest.approx(
+        first.wrmsse_ratio_out_of_fold
+    )
+    assert "lightgbm_out_of_fold" in set(bm["model"])
     assert set(first.rounds) == {"direct", "recursive"}
     assert all(0.0 <= w <= 1.0 for w in first.recursive_weight.values())
     # Quantiles scored like the M5 uncertainty track, each fold calibrated on the others.

@@ -121,11 +121,18 @@ class DemandModelConfig(BacktestConfig):
 
 
 def _ratio_table(result: dict[str, Any]) -> str:
-    lines = ["| fold | days | ratio to seasonal naive |", "|---|---|---|"]
+    """Per fold and on the mean: the ratio to seasonal naive, and the same with the trees and
+    weights chosen on the other folds only."""
+    held = result["out_of_fold_ratios"]
+    lines = ["| fold | days | ratio to seasonal naive | chosen on the other folds |",
+             "|---|---|---|---|"]  # fmt: skip
     for k, start, end in result["folds"]:
-        lines.append(f"| {k} | d_{start}..d_{end} | {result['fold_ratios'][str(k)]:.3f} |")
+        oof = f"{held[str(k)]:.3f}" if str(k) in held else "-"
+        lines.append(f"| {k} | d_{start}..d_{end} | {result['fold_ratios'][str(k)]:.3f} | {oof} |")
+    mean_oof = result["wrmsse_ratio_out_of_fold"]
     lines.append(f"| **mean** | | **{result['wrmsse_ratio']:.3f}** "
-                 f"({result['wrmsse_ratio_min']:.3f}-{result['wrmsse_ratio_max']:.3f}) |")  # fmt: skip
+                 f"({result['wrmsse_ratio_min']:.3f}-{result['wrmsse_ratio_max']:.3f}) | "
+                 f"{'-' if mean_oof is None else f'{mean_oof:.3f}'} |")  # fmt: skip
     return "\n".join(lines)
 
 
@@ -210,6 +217,11 @@ def demand_model_asset(
                 "wrmsse_ratio": result.wrmsse_ratio,
                 "wrmsse_ratio_min": result.wrmsse_ratio_min,
                 "wrmsse_ratio_max": result.wrmsse_ratio_max,
+                **(
+                    {}
+                    if result.wrmsse_ratio_out_of_fold is None
+                    else {"wrmsse_ratio_out_of_fold": result.wrmsse_ratio_out_of_fold}
+                ),
                 "folds": dg.MetadataValue.md(_ratio_table(result.to_dict())),
                 "wrmsse": result.wrmsse,
                 "wrmsse_seasonal_naive": result.wrmsse_seasonal_naive,
