@@ -220,16 +220,6 @@ def backtest_baselines(
     return metrics_frame(rows)
 
 
-def wrmsse_of(frame: pl.DataFrame, model: str, fold: int, level: str = "all") -> float:
-    """Look one WRMSSE value up in a metrics frame."""
-    sel = frame.filter(
-        (pl.col("model") == model) & (pl.col("fold") == fold) & (pl.col("level") == level)
-    )
-    if sel.height != 1:
-        raise KeyError(f"no unique metric for model={model} fold={fold} level={level}")
-    return float(sel["wrmsse"][0])
-
-
 @dataclass(frozen=True)
 class Headline:
     """A model's backtest summary: the WRMSSE ratio to a baseline on every fold, and its spread."""
