@@ -137,10 +137,11 @@ def main() -> None:
             "mean WRMSSE": [h.wrmsse_mean for h in heads.values()],
         }
     ).sort("mean ratio")
-    levels = (
-        metrics.group_by("model", "level")
+    levels = (  # rows and columns in the metrics' own order, the same in every run
+        metrics.group_by("model", "level", maintain_order=True)
         .agg(pl.col("wrmsse").mean())
         .pivot(on="model", index="level", values="wrmsse")
+        .select("level", *models)
     )
     print(f"## Modeling benchmark ({args.raw_dir}, {panel.hierarchy.height} series, "
           f"config {cfg.model_dump_json()})\n")  # fmt: skip
