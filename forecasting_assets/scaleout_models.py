@@ -1,12 +1,13 @@
 """Scale-out wiring: the demand model's groups trained as store partitions (``store_models``).
 
-In the scale-out location every store with its own model (``DemandModelConfig.min_store_series``)
-trains its member -- all backtest folds and the final model -- as its own partition, so training
-fans out across the Celery (or k8s) workers like the features do. ``demand_model`` then reuses
-those members (same plan fingerprint: data, folds, window, parameters), trains the global member
-for the small stores if there is one, chooses trees and blend weights on the folds, and logs,
-registers and gates the family exactly as the default location does: the same data and config
-give the same model and forecasts.
+In the scale-out location every store with its own member (``DemandModelConfig.min_store_series``
+and ``part_min_store_series``) trains it -- its parts, all backtest folds and the final model --
+as its own partition, so training fans out across the Celery (or k8s) workers like the features
+do. ``demand_model`` then reuses those members (same plan fingerprint: data, folds, window,
+parameters), trains the global member if there is one (the small stores', or a part grouped
+globally), chooses trees and blend weights on the folds, and logs, registers and gates the family
+exactly as the default location does: the same data and config give the same model and
+forecasts.
 
 Files: partition ``S`` is ``<FORECASTING_HOME>/assets/store_models/S.pkl``, written atomically.
 """
@@ -47,14 +48,15 @@ def store_models(
     sales_long: pl.LazyFrame,
 ) -> dg.MaterializeResult:
     """One store's member of the demand model family: its backtest forecasts on every fold and
-    its final model (see ``demand_model``). Stores served by the global model write nothing."""
+    its final model (see ``demand_model``). Stores served only by the global member write
+    nothing."""
     inputs = ModelInputs()
     plan = plan_training(features, sales_long, inputs.feature_columns, inputs.categorical_columns,
                          config.to_settings(), inputs.encoding_keys)  # fmt: skip
     trained: dict[str, Any] = {}
     for store in context.partition_keys:
-        if plan.groups.get(store) != store:
-            context.log.info("store %s is served by the global model: nothing to train", store)
+        if not plan.serves(store):
+            context.log.info("store %s is served by the global member: nothing to train", store)
             continue
         training = plan.train(features, store, inputs.encode)
         with atomic_write(store_model_path(store)) as tmp, open(tmp, "wb") as fh:

@@ -42,10 +42,17 @@ class TrainingSettings:
     min_store_series: int = 0
     """Stores with at least this many series get their own model; 0: one global model, or one per
     store when the global model's window would not fit in ``max_window_rows``."""
+    part_min_store_series: dict[str, int] = field(default_factory=dict)
+    """``min_store_series`` of one part only (part -> threshold): e.g. ``{"recursive": 1000}``
+    gives the big stores their own recursive part next to a global direct part."""
     fold_reuse_days: int = 0
     """A fold whose origin is at most this many days after the last trained fold's is forecast by
     that fold's model (staler, never leaking): fewer trainings; 0: every fold trains its own."""
     max_train_rows: int = 3_000_000
+    """Training rows sampled per fold (0: all), shared by the members by their share of the
+    series (the global member: every store's rows)."""
+    part_max_train_rows: dict[str, int] = field(default_factory=dict)
+    """``max_train_rows`` of one part only (part -> rows), shared by the members the same way."""
     max_window_rows: int = 16_000_000
     seed: int = 42
     seeds: int = 1
@@ -59,6 +66,14 @@ class TrainingSettings:
         if RECURSIVE in rounds and self.recursive_boost_round is not None:
             rounds[RECURSIVE] = min(self.recursive_boost_round, self.num_boost_round)
         return rounds
+
+    def min_series(self, part: str) -> int:
+        """The ``min_store_series`` of ``part``."""
+        return self.part_min_store_series.get(part, self.min_store_series)
+
+    def max_rows(self, part: str) -> int:
+        """The ``max_train_rows`` of ``part``."""
+        return self.part_max_train_rows.get(part, self.max_train_rows)
 
     def fold_plan(self) -> FoldPlan:
         """The backtest folds (shared with the baselines asset)."""

@@ -1,6 +1,6 @@
 """The demand model family: per-store members (direct + recursive parts) and a global one for
-the small stores, as in the top M5 solutions; rows are routed by store and the parts blended with
-each store's weight."""
+the small stores, as in the top M5 solutions; each part's rows are routed by store to the member
+that serves that part there, and the parts blended with each store's weight."""
 
 from __future__ import annotations
 
@@ -44,6 +44,13 @@ def store_groups(series_per_store: Mapping[str, int], min_series: int) -> dict[s
     return {s: (s if 0 < min_series <= n else GLOBAL) for s, n in sorted(series_per_store.items())}
 
 
+def for_every_part(
+    store_group: Mapping[str, str], parts: Sequence[str]
+) -> dict[str, dict[str, str]]:
+    """The same store -> group routing for each of ``parts`` (part -> store -> group)."""
+    return {k: dict(store_group) for k in parts}
+
+
 @dataclass
 class DemandModel:
     """The parts of one group's model: a direct and a recursive bag of boosters, one booster per
@@ -61,13 +68,17 @@ class DemandModel:
     iterations: dict[str, int] = field(default_factory=dict)
     """Trees each part predicts with (all when absent): scores the backtest's checkpoints."""
 
-    def forecast_parts(self, rows: pl.DataFrame, history: np.ndarray) -> dict[str, np.ndarray]:
-        """Each part's forecast of ``rows`` (every series x the horizon days, sorted by id, d).
+    def forecast_parts(
+        self, rows: pl.DataFrame, history: np.ndarray, parts: Sequence[str] | None = None
+    ) -> dict[str, np.ndarray]:
+        """Each part's (of ``parts``, default all) forecast of ``rows`` (every series x the
+        horizon days, sorted by id, d).
 
         ``history``: launched sales ``(series, days)`` up to the origin, same series order.
         """
         out = {}
-        for k, booster in self.boosters.items():
+        for k in self.boosters if parts is None else parts:
+            booster = self.boosters[k]
             spec = self.specs[k]
             it = self.iterations.get(k)
             if k == RECURSIVE:
@@ -89,20 +100,31 @@ def stores_of(frame: pl.DataFrame) -> pl.Series:
 @dataclass
 class ModelFamily:
     """Per-store demand models with a global one for the small stores (the top M5 solutions'
-    structure). Each member is a :class:`DemandModel` whose parts are blended with the weights of
-    the row's store (``recursive_weight``, chosen on the backtest; ``default_weight`` for stores
-    not seen in training). Rows are routed by ``store_id``."""
+    structure). Each member is a :class:`DemandModel`; each part of a row is predicted by the
+    member that serves that part in the row's store (``store_group``: the parts may be grouped
+    differently, e.g. a global direct part with per-store recursive parts), and the parts are
+    blended with the weights of the row's store (``recursive_weight``, chosen on the backtest;
+    ``default_weight`` for stores not seen in training)."""
 
     members: dict[str, DemandModel]
-    store_group: dict[str, str]
+    store_group: dict[str, dict[str, str]]
+    """part -> store -> the group whose member predicts that part in that store."""
     recursive_weight: dict[str, float] = field(default_factory=dict)
     default_weight: float = 0.5
 
-    def group_of(self, stores: pl.Series) -> np.ndarray:
-        """Group key of each store (unknown stores go to the global model, or the first one)."""
-        fallback = GLOBAL if GLOBAL in self.members else next(iter(self.members))
+    @property
+    def parts(self) -> list[str]:
+        """Every part some member has, in the members' order."""
+        return list(dict.fromkeys(k for m in self.members.values() for k in m.boosters))
+
+    def group_of(self, stores: pl.Series, part: str) -> np.ndarray:
+        """Group key of each store for ``part`` (unknown stores go to the global member, or the
+        first member with that part)."""
+        having = [g for g, m in self.members.items() if part in m.boosters]
+        fallback = GLOBAL if GLOBAL in having else having[0]
+        routing = self.store_group.get(part, {})
         s = stores.cast(pl.String)
-        return s.replace_strict(self.store_group, default=fallback).fill_null(fallback).to_numpy()
+        return s.replace_strict(routing, default=fallback).fill_null(fallback).to_numpy()
 
     @property
     def input_spec(self) -> ModelSpec:
@@ -130,16 +152,16 @@ class ModelFamily:
 
     def predict_parts(self, frame: pl.DataFrame) -> dict[str, np.ndarray]:
         """Each part's one-step predictions of rows that carry every input column."""
-        groups = self.group_of(stores_of(frame))
+        stores = stores_of(frame)
         out: dict[str, np.ndarray] = {}
-        for g in np.unique(groups):
-            sel = groups == g
-            member = self.members[str(g)]
-            sub = frame.filter(pl.Series(sel))
-            for k, b in member.boosters.items():
-                out.setdefault(k, np.zeros(frame.height))[sel] = predict_booster(
-                    b, sub, member.specs[k], member.iterations.get(k)
-                )
+        for k in self.parts:
+            groups = self.group_of(stores, k)
+            out[k] = np.zeros(frame.height)
+            for g in np.unique(groups):
+                sel = groups == g
+                member = self.members[str(g)]
+                out[k][sel] = predict_booster(member.boosters[k], frame.filter(pl.Series(sel)),
+                                              member.specs[k], member.iterations.get(k))  # fmt: skip
         return out
 
     def predict(self, frame: pl.DataFrame) -> np.ndarray:
@@ -148,20 +170,23 @@ class ModelFamily:
 
     def forecast_parts(self, rows: pl.DataFrame, history: np.ndarray) -> dict[str, np.ndarray]:
         """Each part's horizon forecast of ``rows`` (every series x the horizon days, sorted by
-        id, d), each series by its group's member; ``history`` in the same series order."""
+        id, d), each series by the member serving that part in its store; ``history`` in the
+        same series order."""
         n = history.shape[0]
         if n == 0 or rows.height % n:
             raise ValueError(f"{rows.height} rows do not cover {n} series x whole days")
         days = rows.height // n
-        series_group = self.group_of(stores_of(rows).gather_every(days))
+        series_stores = stores_of(rows).gather_every(days)
         out: dict[str, np.ndarray] = {}
-        for g in np.unique(series_group):
-            sel = series_group == g
-            row_sel = np.repeat(sel, days)
-            parts = self.members[str(g)].forecast_parts(rows.filter(pl.Series(row_sel)),
-                                                        history[sel])  # fmt: skip
-            for k, v in parts.items():
-                out.setdefault(k, np.zeros(rows.height))[row_sel] = v
+        for k in self.parts:
+            series_group = self.group_of(series_stores, k)
+            out[k] = np.zeros(rows.height)
+            for g in np.unique(series_group):
+                sel = series_group == g
+                row_sel = np.repeat(sel, days)
+                out[k][row_sel] = self.members[str(g)].forecast_parts(
+                    rows.filter(pl.Series(row_sel)), history[sel], [k]
+                )[k]
         return out
 
     def forecast(self, rows: pl.DataFrame, history: np.ndarray) -> np.ndarray:
@@ -191,17 +216,18 @@ def fit_model(
     specs: Mapping[str, ModelSpec],
     params: Mapping[str, Any],
     rounds: Mapping[str, int],
-    masks: Sequence[pl.Series],
+    masks: Sequence[pl.Series] | Mapping[str, Sequence[pl.Series]],
     part_params: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> DemandModel:
     """Train every part (``rounds[part]`` trees) with ``params`` updated by the part's own
-    ``part_params``: one booster per mask, on the rows of ``frame`` where it is true, the i-th
-    with LightGBM seed ``params["seed"] + i``."""
+    ``part_params``: one booster per mask (of every part, or ``masks[part]``), on the rows of
+    ``frame`` where it is true, the i-th with LightGBM seed ``params["seed"] + i``."""
     part_params = part_params or {}
+    per_part = masks if isinstance(masks, Mapping) else dict.fromkeys(specs, masks)
     seed = int(params.get("seed", 0))
     boosters = {
         k: [fit_booster(frame, s, {**params, **part_params.get(k, {}), "seed": seed + i},
-                        rounds[k], mask) for i, mask in enumerate(masks)]
+                        rounds[k], mask) for i, mask in enumerate(per_part[k])]
         for k, s in specs.items()
     }  # fmt: skip
     return DemandModel(boosters, dict(specs))

@@ -18,7 +18,7 @@ from forecasting_assets.modeling.boosters import lgb_params
 from forecasting_assets.modeling.config import TrainingSettings
 from forecasting_assets.modeling.family import GLOBAL, store_groups
 from forecasting_assets.modeling.recent import CONTEXT_DAYS, RECENT_COLUMNS, with_recent_features
-from forecasting_assets.modeling.spec import ModelSpec, model_specs
+from forecasting_assets.modeling.spec import DIRECT, RECURSIVE, ModelSpec, model_specs
 from forecasting_assets.modeling.train import Encoder, GroupTraining, train_group
 
 MIN_TRAIN_DAYS = 364
@@ -62,17 +62,21 @@ def model_groups(
     settings: TrainingSettings,
     folds: Sequence[Fold],
     first_day: int,
-) -> dict[str, str]:
-    """The model group of every store: as ``min_store_series`` says, or, when it is 0, one global
-    member unless its window would have to start later than requested to fit in
-    ``max_window_rows``; then every store gets its own member, which bounds the memory instead
-    of the window."""
-    if settings.min_store_series > 0:
-        return store_groups(series_per_store, settings.min_store_series)
+) -> dict[str, dict[str, str]]:
+    """The model group of every store, part by part (part -> store -> group): as the part's
+    ``min_store_series`` says, or, when it is 0, one global member unless its window would have
+    to start later than requested to fit in ``max_window_rows``; then every store gets its own
+    member, which bounds the memory instead of the window."""
+    for name in ("part_min_store_series", "part_max_train_rows"):
+        unknown = set(getattr(settings, name)) - {DIRECT, RECURSIVE}
+        if unknown:
+            raise ValueError(f"{name} names {sorted(unknown)}, not {DIRECT!r} or {RECURSIVE!r}")
     requested = effective_train_start(settings.train_start_d, folds, first_day)
     bounded = effective_train_start(settings.train_start_d, folds, first_day,
                                     sum(series_per_store.values()), settings.max_window_rows)  # fmt: skip
-    return store_groups(series_per_store, 1 if bounded > requested else 0)
+    auto = 1 if bounded > requested else 0
+    return {k: store_groups(series_per_store, settings.min_series(k) or auto)
+            for k in settings.parts}  # fmt: skip
 
 
 @dataclass
@@ -83,8 +87,9 @@ class TrainingPlan:
     settings: TrainingSettings
     panel: Panel
     folds: list[Fold]
-    groups: dict[str, str]
-    """store -> the group whose member serves it (the store itself, or :data:`GLOBAL`)."""
+    groups: dict[str, dict[str, str]]
+    """part -> store -> the group whose member serves that part there (the store itself, or
+    :data:`GLOBAL`)."""
     columns: list[str]
     start_d: int
     specs: dict[str, ModelSpec]
@@ -107,9 +112,16 @@ class TrainingPlan:
         return hashlib.blake2b(json.dumps(doc, sort_keys=True, default=str).encode(),
                                digest_size=12).hexdigest()  # fmt: skip
 
-    def serves(self, group: str) -> list[str]:
-        """The stores a group's member serves."""
-        return [s for s, g in self.groups.items() if g == group]
+    @property
+    def group_keys(self) -> list[str]:
+        """Every group with a member to train, sorted."""
+        return sorted({g for routing in self.groups.values() for g in routing.values()})
+
+    def serves(self, group: str) -> dict[str, list[str]]:
+        """The stores a group's member serves, part by part (only the parts it has)."""
+        out = {k: [s for s, g in routing.items() if g == group]
+               for k, routing in self.groups.items()}  # fmt: skip
+        return {k: stores for k, stores in out.items() if stores}
 
     def group_rows(self, features: pl.LazyFrame, group: str) -> pl.DataFrame:
         """The rows a group's member learns from (one store's, or every store's for the global
@@ -123,15 +135,15 @@ class TrainingPlan:
         self, features: pl.LazyFrame, group: str, encoder: Encoder | None = None
     ) -> GroupTraining:
         """Backtest and final model of one group (a store partition's work in the scale-out
-        location); its share of ``max_train_rows`` follows its share of the series."""
+        location); its share of each part's training rows follows its share of the series."""
         s = self.settings
-        share = (
-            1.0 if group == GLOBAL else float(np.isin(self.series_store, self.serves(group)).mean())
-        )
+        share = 1.0 if group == GLOBAL else float((self.series_store == group).mean())
+        serves = self.serves(group)
         trained = train_group(
-            self.group_rows(features, group), group, self.serves(group), self.folds, self.specs,
+            self.group_rows(features, group), group, serves, self.folds, self.specs,
             self.params, s.part_rounds(), self.start_d, self.panel.last_day, encoder,
-            round(s.max_train_rows * share), s.seed, s.fold_reuse_days, s.part_params, s.seeds,
+            {k: round(s.max_rows(k) * share) for k in serves}, s.seed, s.fold_reuse_days,
+            s.part_params, s.seeds,
         )  # fmt: skip
         trained.plan = self.fingerprint
         return trained
@@ -152,7 +164,8 @@ def plan_training(
                                return_counts=True)  # fmt: skip
     per_store = dict(zip(stores.tolist(), counts.tolist(), strict=True))
     groups = model_groups(per_store, settings, folds, panel.first_day)
-    largest = max(panel.hierarchy.height if g == GLOBAL else per_store[g] for g in groups.values())
+    largest = max(panel.hierarchy.height if g == GLOBAL else per_store[g]
+                  for routing in groups.values() for g in routing.values())  # fmt: skip
     schema = features.lazy().collect_schema()
     columns = list(dict.fromkeys(["id", "d", "sales", "is_launched", "store_id", *feature_columns,
                                   *[c for c in extra_columns if c in schema]]))  # fmt: skip

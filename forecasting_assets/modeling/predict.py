@@ -18,7 +18,7 @@ import mlflow.pyfunc
 import numpy as np
 import polars as pl
 
-from forecasting_assets.modeling.family import GLOBAL, DemandModel, ModelFamily
+from forecasting_assets.modeling.family import GLOBAL, DemandModel, ModelFamily, for_every_part
 from forecasting_assets.modeling.spec import ModelSpec
 
 SPEC_FILE = "model_spec.json"
@@ -54,10 +54,12 @@ class LightGBMDemandModel(mlflow.pyfunc.PythonModel):
             )
             for g, parts in meta["members"].items()
         }
+        routing = meta["store_group"]
+        if all(isinstance(g, str) for g in routing.values()):  # one routing for every part
+            routing = for_every_part(routing, [k for m in members.values() for k in m.boosters])
         self.model = ModelFamily(
-            members, dict(meta["store_group"]), dict(meta["recursive_weight"]),
-            float(meta["default_weight"]),
-        )  # fmt: skip
+            members, routing, dict(meta["recursive_weight"]), float(meta["default_weight"])
+        )
         cal = arts.get("calibration")
         self.calibration = json.loads(Path(cal).read_text()) if cal else None
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -124,12 +124,10 @@ class GroupTraining:
     with every tree (the number used is chosen later, on the mean over the folds)."""
 
     group: str
-    ids: list[str]
-    """The series the group serves, in the order of the fold forecasts' rows."""
-    stores: list[str]
-    """The store of each of ``ids``."""
+    ids: dict[str, list[str]]
+    """part -> the series the group serves with that part, in the order of its forecasts' rows."""
     fold_parts: dict[int, dict[str, dict[int, np.ndarray]]]
-    """fold k -> part -> trees -> ``(len(ids), horizon)`` forecasts."""
+    """fold k -> part -> trees -> ``(len(ids[part]), horizon)`` forecasts."""
     member: DemandModel
     horizon_parts: dict[str, dict[int, np.ndarray]]
     """The final member's forecast of the days after ``last_day``: part -> trees -> forecasts."""
@@ -145,7 +143,7 @@ class GroupTraining:
 def train_group(
     frame: pl.DataFrame,
     group: str,
-    serves: Sequence[str],
+    serves: Mapping[str, Sequence[str]],
     folds: Sequence[Fold],
     specs: Mapping[str, ModelSpec],
     params: Mapping[str, Any],
@@ -153,19 +151,21 @@ def train_group(
     train_start_d: int,
     last_day: int,
     encoder: Encoder | None = None,
-    max_train_rows: int = 0,
+    max_train_rows: Mapping[str, int] | None = None,
     seed: int = 42,
     reuse_days: int = 0,
     part_params: Mapping[str, Mapping[str, Any]] | None = None,
     seeds: int = 1,
 ) -> GroupTraining:
-    """Train a group's member on days ``train_start_d .. origin`` of each fold and forecast the
-    fold's days of the stores in ``serves`` with every part at every :func:`checkpoints` number of
-    its trees (``rounds[part]`` at most); then train the member on all history (``.. last_day``).
+    """Train a group's member (the parts in ``serves``, part -> stores) on days
+    ``train_start_d .. origin`` of each fold and forecast the fold's days of each part's stores
+    with that part at every :func:`checkpoints` number of its trees (``rounds[part]`` at most);
+    then train the member on all history (``.. last_day``).
     A fold within ``reuse_days`` of an earlier trained origin is forecast by that model
     (:func:`training_cutoffs`), from the sales known at its own origin. ``part_params`` update
     ``params`` part by part. Each part is a bag of ``seeds`` boosters, the i-th trained on the row
-    sample and with the LightGBM seed of ``seed + i``.
+    sample (of at most ``max_train_rows[part]`` rows; absent or 0: all) and with the LightGBM
+    seed of ``seed + i``.
 
     ``frame``: the group's rows of the feature table (every store for the global group), a
     complete grid sorted by id, d, with the recent features
@@ -175,7 +175,7 @@ def train_group(
     the origin (its fold-day recent features are recomputed from its own predictions).
     """
     t0 = time.perf_counter()
-    served = pl.col("store_id").cast(pl.String).is_in(list(serves))
+    specs = {k: specs[k] for k in serves}
     rounds = {k: rounds[k] for k in specs}
     stops = {k: checkpoints(n) for k, n in rounds.items()}
     fold_parts: dict[int, dict[str, dict[int, np.ndarray]]] = {}
@@ -184,32 +184,42 @@ def train_group(
     def fit(cutoff: int) -> tuple[DemandModel, pl.DataFrame]:
         """The member trained on days up to ``cutoff``, and the frame encoded at ``cutoff``."""
         encoded = encoder(frame, cutoff) if encoder else frame
-        masks = [train_mask(encoded, train_start_d, cutoff, max_train_rows, seed + i)
-                 for i in range(seeds)]  # fmt: skip
-        train_rows[cutoff] = int(masks[0].sum())
+        sizes = {k: (max_train_rows or {}).get(k, 0) for k in specs}
+        samples = {n: [train_mask(encoded, train_start_d, cutoff, n, seed + i)
+                       for i in range(seeds)] for n in set(sizes.values())}  # fmt: skip
+        train_rows[cutoff] = max(int(bag[0].sum()) for bag in samples.values())
         if train_rows[cutoff] == 0:
             raise ValueError(f"group {group}: no training rows in d_{train_start_d}..d_{cutoff}")
         days = encoded.get_column("d")
-        if any(int(days.filter(m).max()) > cutoff for m in masks):  # pragma: no cover
-            raise AssertionError("training rows after the fold origin")
+        if any(int(days.filter(m).max()) > cutoff for bag in samples.values() for m in bag):
+            raise AssertionError("training rows after the fold origin")  # pragma: no cover
+        masks = {k: samples[n] for k, n in sizes.items()}
         return fit_model(encoded, specs, params, rounds, masks, part_params), encoded
 
     def forecast(
         member: DemandModel, encoded: pl.DataFrame, origin: int, first: int, last: int
-    ) -> tuple[pl.DataFrame, dict[str, dict[int, np.ndarray]], pl.DataFrame]:
-        """The served series' days ``first..last`` from the sales known at ``origin``."""
-        mine = encoded.filter(served)
-        test = mine.filter(pl.col("d").is_between(first, last)).sort("id", "d")
-        history = history_matrix(mine, origin)
+    ) -> tuple[dict[str, list[str]], dict[str, dict[int, np.ndarray]]]:
+        """Each part's served series and its forecasts of their days ``first..last`` from the
+        sales known at ``origin``."""
+        series, parts = {}, {}
         days = last - first + 1
-        series = test.select(pl.col("id", "store_id").cast(pl.String)).gather_every(days)
-        parts: dict[str, dict[int, np.ndarray]] = {k: {} for k in specs}
-        for i in range(max(len(t) for t in stops.values())):
-            member.iterations = {k: t[min(i, len(t) - 1)] for k, t in stops.items()}
-            for k, v in member.forecast_parts(test, history).items():
-                parts[k][member.iterations[k]] = v.reshape(series.height, days)
+        selected: dict[tuple[str, ...], tuple[pl.DataFrame, np.ndarray]] = {}
+        for k, stores in serves.items():
+            if tuple(stores) not in selected:  # parts serving the same stores share the rows
+                mine = encoded.filter(pl.col("store_id").cast(pl.String).is_in(list(stores)))
+                selected[tuple(stores)] = (
+                    mine.filter(pl.col("d").is_between(first, last)).sort("id", "d"),
+                    history_matrix(mine, origin),
+                )
+            test, history = selected[tuple(stores)]
+            series[k] = test.get_column("id").cast(pl.String).gather_every(days).to_list()
+            parts[k] = {}
+            for t in stops[k]:
+                member.iterations = {k: t}
+                values = member.forecast_parts(test, history, [k])[k]
+                parts[k][t] = values.reshape(len(series[k]), days)
         member.iterations = {}
-        return series, parts, mine.filter(pl.col("d") == origin).head(5)
+        return series, parts
 
     cutoffs = training_cutoffs(folds, reuse_days)
     latest: tuple[int, DemandModel, pl.DataFrame] | None = None
@@ -217,42 +227,56 @@ def train_group(
         if latest is None or latest[0] != cutoffs[fold.k]:
             latest = None  # the previous model's encoded frame goes before the next is built
             latest = (cutoffs[fold.k], *fit(cutoffs[fold.k]))
-        _, fold_parts[fold.k], _ = forecast(latest[1], latest[2], fold.origin, fold.start,
-                                            fold.end)  # fmt: skip
+        _, fold_parts[fold.k] = forecast(latest[1], latest[2], fold.origin, fold.start, fold.end)
         logger.info("group %s fold %s forecast (model trained to d_%s)", group, fold.k, latest[0])
     del latest
     horizon = folds[0].horizon
     member, encoded = fit(last_day)
-    series, horizon_parts, example = forecast(member, encoded, last_day, last_day + 1,
-                                              last_day + horizon)  # fmt: skip
+    series, horizon_parts = forecast(member, encoded, last_day, last_day + 1, last_day + horizon)
+    served = pl.col("store_id").cast(pl.String).is_in([s for v in serves.values() for s in v])
+    example = encoded.filter(served & (pl.col("d") == last_day)).head(5)
     del encoded
     train_rows = {0: train_rows[last_day], **{f.k: train_rows[cutoffs[f.k]] for f in folds}}
-    return GroupTraining(group, series["id"].to_list(), series["store_id"].to_list(), fold_parts, member, horizon_parts, example, train_rows,
+    return GroupTraining(group, series, fold_parts, member, horizon_parts, example, train_rows,
                          time.perf_counter() - t0)  # fmt: skip
+
+
+def in_panel_order(
+    trainings: Sequence[GroupTraining],
+    panel: Panel,
+    parts_of: Callable[[GroupTraining], Mapping[str, Mapping[int, np.ndarray]]],
+) -> dict[str, dict[int, np.ndarray]]:
+    """Every group's forecasts (``parts_of(group)``: part -> trees -> ``(series, days)``) placed
+    in panel series order, part by part; each part must cover every series exactly once."""
+    row_of = {s: i for i, s in enumerate(panel.hierarchy["id"].cast(pl.String).to_list())}
+    n = len(row_of)
+    out: dict[str, dict[int, np.ndarray]] = {}
+    covered: dict[str, np.ndarray] = {}
+    for g in trainings:
+        for k, by_t in parts_of(g).items():
+            rows = np.array([row_of[s] for s in g.ids[k]], dtype=np.int64)
+            seen = covered.setdefault(k, np.zeros(n, np.int64))
+            seen[rows] += 1
+            for t, values in by_t.items():
+                out.setdefault(k, {}).setdefault(t, np.full((n, values.shape[1]), np.nan))
+                out[k][t][rows] = values
+    for k, seen in covered.items():
+        if (seen != 1).any():
+            raise ValueError(f"part {k}: {int((seen == 0).sum())} series are served by no model "
+                             f"group, {int((seen > 1).sum())} by several")  # fmt: skip
+    return out
 
 
 def assemble_folds(
     trainings: Sequence[GroupTraining], panel: Panel, folds: Sequence[Fold]
 ) -> list[FoldOutput]:
-    """Every group's fold forecasts placed in panel series order (each series once)."""
-    row_of = {s: i for i, s in enumerate(panel.hierarchy["id"].cast(pl.String).to_list())}
-    covered = np.zeros(len(row_of), bool)
-    out = []
-    for fold in folds:
-        specs = trainings[0].fold_parts[fold.k]
-        parts = {k: {t: np.full((len(row_of), fold.horizon), np.nan) for t in by_t}
-                 for k, by_t in specs.items()}  # fmt: skip
-        for g in trainings:
-            rows = np.array([row_of[s] for s in g.ids], dtype=np.int64)
-            covered[rows] = True
-            for k, by_t in g.fold_parts[fold.k].items():
-                for t, values in by_t.items():
-                    parts[k][t][rows] = values
-        if not covered.all():
-            raise ValueError(f"{int((~covered).sum())} series are served by no model group")
-        out.append(FoldOutput(fold, parts, sum(g.train_rows[fold.k] for g in trainings),
-                              sum(g.seconds for g in trainings) / len(folds)))  # fmt: skip
-    return out
+    """Every group's fold forecasts placed in panel series order (each series once per part)."""
+    return [
+        FoldOutput(fold, in_panel_order(trainings, panel, lambda g, k=fold.k: g.fold_parts[k]),
+                   sum(g.train_rows[fold.k] for g in trainings),
+                   sum(g.seconds for g in trainings) / len(folds))
+        for fold in folds
+    ]  # fmt: skip
 
 
 def history_matrix(frame: pl.DataFrame | pl.LazyFrame, origin: int) -> np.ndarray:

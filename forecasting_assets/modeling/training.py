@@ -49,6 +49,7 @@ from forecasting_assets.modeling.train import (
     GroupTraining,
     assemble_folds,
     blend_parts,
+    in_panel_order,
 )
 from forecasting_assets.settings import write_parquet_atomic
 
@@ -137,10 +138,12 @@ def _run_params(plan: TrainingPlan, settings: TrainingSettings, fdef: str) -> di
         "recursive_weight": settings.recursive_weight,
         "per_store_weights": settings.per_store_weights,
         "min_store_series": settings.min_store_series,
+        "part_min_store_series": json.dumps(settings.part_min_store_series, sort_keys=True),
         "model_groups": json.dumps(plan.groups),
         "fold_reuse_days": settings.fold_reuse_days,
         "part_params": json.dumps(settings.part_params, sort_keys=True),
         "max_train_rows": settings.max_train_rows,
+        "part_max_train_rows": json.dumps(settings.part_max_train_rows, sort_keys=True),
         "max_window_rows": settings.max_window_rows,
         "n_series": plan.panel.hierarchy.height,
         "feature_columns": json.dumps(sorted({c for s in plan.specs.values()
@@ -161,11 +164,8 @@ def _final_family(
         g.member.iterations = dict(choice.rounds)
     model = ModelFamily({g.group: g.member for g in trainings}, plan.groups,
                         choice.recursive_weight, float(np.mean(recursive_weights)))  # fmt: skip
-    horizon_pred = np.concatenate([
-        blend_parts(g.horizon_parts, choice.rounds, per_series(choice.recursive_weight, g.stores))
-        .ravel()
-        for g in trainings
-    ])  # fmt: skip
+    horizon = in_panel_order(trainings, plan.panel, lambda g: g.horizon_parts)
+    horizon_pred = blend_parts(horizon, choice.rounds, recursive_weights).ravel()
     return model, horizon_pred
 
 
@@ -237,7 +237,7 @@ def run_training(
         done = {g.group: g for g in trained if g.plan == plan.fingerprint}
         logger.info("groups trained elsewhere: %s", sorted(done) or "none")
         trainings = [done.get(g) or plan.train(features.lazy(), g, encoder)
-                     for g in sorted(set(plan.groups.values()))]  # fmt: skip
+                     for g in plan.group_keys]  # fmt: skip
         outputs = assemble_folds(trainings, panel, folds)
         timings["backtest_and_final_models"] = time.perf_counter() - t
         # 2. Trees and blend weights chosen on the mean over the folds; scores next to the

@@ -157,7 +157,7 @@ def test_model_backtest_trains_only_before_each_origin(monkeypatch: pytest.Monke
     group = train.train_group(
         sl,
         family.GLOBAL,
-        ["CA_1"],
+        {"direct": ["CA_1"], "recursive": ["CA_1"]},
         folds,
         specs,
         params,
@@ -169,7 +169,8 @@ def test_model_backtest_trains_only_before_each_origin(monkeypatch: pytest.Monke
     outs = train.assemble_folds([group], panel, folds)
     assert cutoffs == [*(f.origin for f in folds), panel.last_day]  # then the final model
     assert seen == [(10, c) for c in cutoffs for _part in ("direct", "recursive")]
-    assert group.ids == panel.hierarchy["id"].cast(pl.String).to_list()
+    ids = panel.hierarchy["id"].cast(pl.String).to_list()
+    assert group.ids == {"direct": ids, "recursive": ids}
     assert set(group.horizon_parts["direct"]) == {1, 2, 3, 4}
     for out in outs:
         assert set(out.parts) == {"direct", "recursive"}
@@ -182,6 +183,32 @@ def test_model_backtest_trains_only_before_each_origin(monkeypatch: pytest.Monke
         np.testing.assert_allclose(
             blend, 0.75 * out.parts["direct"][4] + 0.25 * out.parts["recursive"][2]
         )
+
+
+def test_each_part_trains_on_its_own_sample_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    sl = with_recent_features(_sales_long())
+    panel = build_panel(sl)
+    folds = make_folds(panel.last_day, 1, 28)
+    rows: dict[int, list[int]] = {}  # trees -> training rows of each fit
+    real_fit = family.fit_booster
+
+    def spy_fit(
+        frame: pl.DataFrame, spec: object, params: object, rounds: int, mask: pl.Series
+    ) -> object:
+        rows.setdefault(rounds, []).append(int(mask.sum()))
+        return real_fit(frame, spec, params, rounds, mask)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(family, "fit_booster", spy_fit)
+    specs = spec.model_specs(sl.schema, ["x", "item_id"], [])
+    params = boosters.lgb_params({"min_data_in_leaf": 2, "num_leaves": 4}, num_threads=1)
+    group = train.train_group(
+        sl, family.GLOBAL, {"direct": ["CA_1"], "recursive": ["CA_1"]}, folds, specs, params,
+        {"direct": 4, "recursive": 8}, 10, panel.last_day, max_train_rows={"recursive": 100},
+    )  # fmt: skip
+    # the fold's model, then the final one: every launched row for the direct part, 100 for the
+    # recursive one
+    assert rows[8] == [100, 100] and all(n > 100 for n in rows[4])
+    assert group.train_rows[0] == rows[4][1]
 
 
 def test_close_fold_origins_share_the_earlier_model() -> None:
@@ -206,7 +233,8 @@ def test_a_reused_model_forecasts_its_later_fold_from_that_fold_s_origin() -> No
             return frame
 
         runs[reuse] = train.train_group(
-            sl, family.GLOBAL, ["CA_1"], folds, specs, params, {"direct": 4, "recursive": 4},
+            sl, family.GLOBAL, {"direct": ["CA_1"], "recursive": ["CA_1"]}, folds, specs, params,
+            {"direct": 4, "recursive": 4},
             10, panel.last_day, encoder, reuse_days=reuse,
         )  # fmt: skip
         assert cutoffs == ([36, 64, 92] if reuse == 0 else [36, 92]) + [panel.last_day]
@@ -238,7 +266,7 @@ def test_recursive_forecast_reads_no_sales_after_the_origin() -> None:
     params = boosters.lgb_params({"min_data_in_leaf": 2, "num_leaves": 4}, num_threads=1)
     member = family.fit_model(frame, specs, params, {"recursive": 5},
                               [train.train_mask(frame, 10, origin)])  # fmt: skip
-    model = family.ModelFamily({family.GLOBAL: member}, {"CA_1": family.GLOBAL})
+    model = family.ModelFamily({family.GLOBAL: member}, {"recursive": {"CA_1": family.GLOBAL}})
 
     def forecast(f: pl.DataFrame) -> np.ndarray:
         rows = f.filter(pl.col("d").is_between(origin + 1, origin + horizon))
@@ -418,17 +446,37 @@ def test_stores_get_their_own_members_when_the_global_window_would_be_cut() -> N
     from forecasting_assets.modeling.plan import model_groups
 
     real = make_folds(1941, 3, 28)
+    parts = ("direct", "recursive")
+
+    def same(routing: dict[str, str]) -> dict[str, dict[str, str]]:
+        return family.for_every_part(routing, parts)
+
     subset = {"CA_1": 2440, "TX_2": 2440, "WI_1": 27}  # fits from d_700: one global member
-    assert set(model_groups(subset, TrainingSettings(), real, 1).values()) == {"*"}
+    assert model_groups(subset, TrainingSettings(), real, 1) == same(dict.fromkeys(subset, "*"))
     full = {f"S{i}": 3049 for i in range(10)}  # 30,490 series would cut the window: per store
-    assert model_groups(full, TrainingSettings(), real, 1) == {s: s for s in full}
+    assert model_groups(full, TrainingSettings(), real, 1) == same({s: s for s in full})
     # an explicit threshold is taken as it is
-    assert model_groups(subset, TrainingSettings(min_store_series=1000), real, 1) == {
-        "CA_1": "CA_1",
-        "TX_2": "TX_2",
-        "WI_1": "*",
+    own = {"CA_1": "CA_1", "TX_2": "TX_2", "WI_1": "*"}
+    assert model_groups(subset, TrainingSettings(min_store_series=1000), real, 1) == same(own)
+    everywhere = TrainingSettings(max_window_rows=0)
+    assert model_groups(full, everywhere, real, 1) == same(dict.fromkeys(full, "*"))
+    # ... part by part: a global direct part with the big stores' own recursive parts
+    by_part = TrainingSettings(part_min_store_series={"recursive": 1000})
+    assert model_groups(subset, by_part, real, 1) == {
+        "direct": dict.fromkeys(subset, "*"),
+        "recursive": own,
     }
-    assert set(model_groups(full, TrainingSettings(max_window_rows=0), real, 1).values()) == {"*"}
+    # a part that is not trained may keep its setting
+    direct_only = TrainingSettings(parts=("direct",), part_min_store_series={"recursive": 1000})
+    assert model_groups(subset, direct_only, real, 1) == {"direct": dict.fromkeys(subset, "*")}
+    for name in ("part_min_store_series", "part_max_train_rows"):
+        with pytest.raises(ValueError, match=f"{name} names \\['seasonal'\\]"):
+            model_groups(subset, TrainingSettings(**{name: {"seasonal": 1}}), real, 1)
+
+
+def test_a_part_s_rows_are_shared_by_the_members_like_max_train_rows() -> None:
+    s = TrainingSettings(max_train_rows=3_000_000, part_max_train_rows={"recursive": 630_000})
+    assert (s.max_rows("direct"), s.max_rows("recursive")) == (3_000_000, 630_000)
 
 
 def test_part_rounds_cap_the_recursive_part() -> None:

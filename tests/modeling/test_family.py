@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -63,7 +64,8 @@ def fitted() -> tuple[family.ModelFamily, pl.DataFrame]:
         )
         for s in STORES
     }
-    fam = family.ModelFamily(members, groups, {"CA_1": 0.0, "TX_1": 1.0})
+    fam = family.ModelFamily(members, family.for_every_part(groups, ("direct", "recursive")),
+                             {"CA_1": 0.0, "TX_1": 1.0})  # fmt: skip
     return fam, frame
 
 
@@ -105,7 +107,8 @@ def test_a_seed_bag_predicts_the_mean_of_its_boosters(tmp_path: Path) -> None:
     got = boosters.predict_booster(bag.boosters["direct"], rows, bag.specs["direct"])
     np.testing.assert_allclose(got, np.mean(one_step, axis=0))
     hist = train.history_matrix(frame, 60)
-    fam = family.ModelFamily({family.GLOBAL: bag}, {s: family.GLOBAL for s in STORES}, {}, 0.5)
+    routing = family.for_every_part(dict.fromkeys(STORES, family.GLOBAL), ("direct", "recursive"))
+    fam = family.ModelFamily({family.GLOBAL: bag}, routing, {}, 0.5)
     arts = write_model_artifacts(tmp_path, fam, {"quantiles": []})
     assert {"booster_global_direct", "booster_global_direct_seed1"} <= set(arts)
     loaded = LightGBMDemandModel()
@@ -169,6 +172,57 @@ def test_pyfunc_artifacts_round_trip(
     assert loaded.model is not None and loaded.model.recursive_weight == fam.recursive_weight
 
 
+def test_each_part_is_routed_by_its_own_grouping(
+    fitted: tuple[family.ModelFamily, pl.DataFrame], tmp_path: Path
+) -> None:
+    """A global direct part with per-store recursive parts: each part of a series comes from the
+    member serving that part in its store, also after the pyfunc round trip."""
+    fam, frame = fitted
+    specs = spec.model_specs(frame.schema, ["x", "store_id"], ["store_id"])
+    params = boosters.lgb_params({"min_data_in_leaf": 2, "num_leaves": 4}, num_threads=1)
+    direct = family.fit_model(frame, {"direct": specs["direct"]}, params, {"direct": 8},
+                              [train.train_mask(frame, 1, 60)])  # fmt: skip
+    own = {s: fam.members[s] for s in STORES}
+    members = {
+        family.GLOBAL: direct,
+        **{s: family.DemandModel({"recursive": m.boosters["recursive"]},
+                                 {"recursive": m.specs["recursive"]}) for s, m in own.items()},
+    }  # fmt: skip
+    routing = {"direct": dict.fromkeys(STORES, family.GLOBAL), "recursive": {s: s for s in STORES}}
+    mixed = family.ModelFamily(members, routing, fam.recursive_weight)
+    assert mixed.parts == ["direct", "recursive"]
+    rows = frame.filter(pl.col("d").is_between(61, 74)).sort("id", "d")
+    hist = train.history_matrix(frame, 60)
+    parts = mixed.forecast_parts(rows, hist)
+    np.testing.assert_allclose(parts["direct"], direct.forecast_parts(rows, hist)["direct"])
+    tx = (rows["store_id"].cast(pl.String) == "TX_1").to_numpy()
+    tx_series = np.repeat([False, True], 4)
+    for store, sel, series in (("TX_1", tx, tx_series), ("CA_1", ~tx, ~tx_series)):
+        alone = own[store].forecast_parts(rows.filter(pl.Series(sel)), hist[series], ["recursive"])
+        np.testing.assert_allclose(parts["recursive"][sel], alone["recursive"])
+    loaded = LightGBMDemandModel()
+    loaded.load_context(SimpleNamespace(artifacts=write_model_artifacts(tmp_path, mixed, {})))
+    np.testing.assert_allclose(loaded.forecast(rows, hist), mixed.forecast(rows, hist))
+    day = frame.filter(pl.col("d") == 61)
+    np.testing.assert_allclose(loaded.predict(None, day.to_pandas()), mixed.predict(day))
+
+
+def test_a_model_saved_with_one_routing_for_every_part_still_loads(
+    fitted: tuple[family.ModelFamily, pl.DataFrame], tmp_path: Path
+) -> None:
+    """Models registered before the per-part grouping stored one store -> group map."""
+    fam, frame = fitted
+    arts = write_model_artifacts(tmp_path, fam, {})
+    meta = json.loads(Path(arts["spec"]).read_text())
+    meta["store_group"] = {s: s for s in STORES}
+    Path(arts["spec"]).write_text(json.dumps(meta))
+    loaded = LightGBMDemandModel()
+    loaded.load_context(SimpleNamespace(artifacts=arts))
+    assert loaded.model is not None and loaded.model.store_group == fam.store_group
+    rows = frame.filter(pl.col("d") == 65)
+    np.testing.assert_allclose(loaded.predict(None, rows.to_pandas()), fam.predict(rows))
+
+
 def test_a_direct_part_that_reads_the_origin_sees_every_day_from_the_origin(
     tmp_path: Path,
 ) -> None:
@@ -193,7 +247,10 @@ def test_a_direct_part_that_reads_the_origin_sees_every_day_from_the_origin(
 
     params = boosters.lgb_params({"min_data_in_leaf": 2, "num_leaves": 4}, num_threads=1)
     member = family.fit_model(frame, specs, params, {spec.DIRECT: 8}, [mask])
-    fam = family.ModelFamily({family.GLOBAL: member}, {s: family.GLOBAL for s in STORES}, {})
+    fam = family.ModelFamily(
+        {family.GLOBAL: member},
+        family.for_every_part(dict.fromkeys(STORES, family.GLOBAL), member.boosters), {},
+    )  # fmt: skip
     horizon = frame.filter(pl.col("d").is_between(61, 74)).sort("id", "d")
     hist = train.history_matrix(frame, 60)
     got = fam.forecast(horizon, hist)

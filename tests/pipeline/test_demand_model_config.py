@@ -15,6 +15,13 @@ def test_every_training_setting_has_a_launchpad_field() -> None:
     assert own <= set(DemandModelConfig.model_fields)
 
 
+def test_the_launchpad_defaults_are_the_settings_defaults() -> None:
+    launchpad, settings = DemandModelConfig().to_settings(), TrainingSettings()
+    for f in fields(TrainingSettings):
+        if f.name != "params":  # the launchpad spells the LightGBM parameters out
+            assert getattr(launchpad, f.name) == getattr(settings, f.name), f.name
+
+
 def test_launchpad_values_reach_the_settings() -> None:
     settings = DemandModelConfig(
         seeds=3, seed=7, fold_reuse_days=28, learning_rate=0.05,

@@ -28,9 +28,13 @@ pytestmark = pytest.mark.slow
 
 CONFIG = {
     "train_start_d": 1, "num_boost_round": 8, "num_threads": 1, "recent_folds": 2,
-    "seasonal_lags": [], "min_store_series": 1,
+    "seasonal_lags": [],
     "extra_params_json": json.dumps({"min_data_in_leaf": 5, "num_leaves": 7, "max_bin": 31}),
 }  # fmt: skip
+PER_STORE = {"min_store_series": 1}
+"""Every store its own member."""
+PER_STORE_RECURSIVE = {"part_min_store_series": {"recursive": 1}}
+"""A global direct part (trained by ``demand_model``) with per-store recursive parts."""
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +48,7 @@ def tables(tiny_raw_source: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
 
 
 def _materialize(home: Path, tables: tuple[pl.DataFrame, pl.DataFrame], scaleout: bool,
-                 monkeypatch: pytest.MonkeyPatch) -> pl.DataFrame:  # fmt: skip
+                 grouping: dict[str, object], monkeypatch: pytest.MonkeyPatch) -> pl.DataFrame:  # fmt: skip
     monkeypatch.setenv("FORECASTING_HOME", str(home))
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{home / 'mlflow.db'}")
     sl, feats = tables
@@ -62,7 +66,7 @@ def _materialize(home: Path, tables: tuple[pl.DataFrame, pl.DataFrame], scaleout
         "mlflow": MLflowResource(),
         "home": PipelineHome(),
     }
-    config = assets.DemandModelConfig(**CONFIG)
+    config = assets.DemandModelConfig(**CONFIG, **grouping)
     model = assets.demand_model
     instance = dg.DagsterInstance.ephemeral()
     if scaleout:
@@ -84,10 +88,17 @@ def _materialize(home: Path, tables: tuple[pl.DataFrame, pl.DataFrame], scaleout
     return result.output_for_node("batch_forecasts")
 
 
+@pytest.mark.parametrize(
+    ("grouping", "in_demand_model"), [(PER_STORE, []), (PER_STORE_RECURSIVE, ["*"])]
+)
 def test_store_partitions_give_the_default_runs_forecasts(
-    tables: tuple[pl.DataFrame, pl.DataFrame], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tables: tuple[pl.DataFrame, pl.DataFrame],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    grouping: dict[str, object],
+    in_demand_model: list[str],
 ) -> None:
-    default = _materialize(tmp_path / "default", tables, False, monkeypatch)
+    default = _materialize(tmp_path / "default", tables, False, grouping, monkeypatch)
     trained: list[str] = []
     real = train.train_group
 
@@ -99,8 +110,10 @@ def test_store_partitions_give_the_default_runs_forecasts(
     import forecasting_assets.modeling.plan as training
 
     monkeypatch.setattr(training, "train_group", spy)
-    scaled = _materialize(tmp_path / "scaleout", tables, True, monkeypatch)
-    # Each store trained once, in its own partition run; demand_model reused them all.
-    assert sorted(trained) == tables[0]["store_id"].cast(pl.String).unique().sort().to_list()
+    scaled = _materialize(tmp_path / "scaleout", tables, True, grouping, monkeypatch)
+    # Each store trained once, in its own partition run; demand_model reused them all and
+    # trained only the global member, if any.
+    stores = tables[0]["store_id"].cast(pl.String).unique().sort().to_list()
+    assert sorted(trained) == [*in_demand_model, *stores]
     assert scaled.drop("model_version").equals(default.drop("model_version"))
     assert default.height == 42 * 28

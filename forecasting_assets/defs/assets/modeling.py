@@ -89,11 +89,16 @@ class DemandModelConfig(BacktestConfig):
     min_store_series: int = 0
     """Stores with at least this many series get their own model; the others share a global one
     (0: one global model, or one per store when its window would not fit in max_window_rows)."""
+    part_min_store_series: dict[str, int] = Field(default_factory=dict)
+    """min_store_series of one part only, part -> threshold (e.g. ``{"recursive": 1000}``: the
+    big stores' own recursive parts next to a global direct part)."""
     fold_reuse_days: int = 0
     """A fold at most this many days after the last trained fold's origin reuses that model
     (fewer trainings, staler fold forecasts; 0: every fold trains its own)."""
     max_train_rows: int = 3_000_000
     """Train on a uniform sample of at most this many rows (0: all); bounds time at full scale."""
+    part_max_train_rows: dict[str, int] = Field(default_factory=dict)
+    """max_train_rows of one part only, part -> rows (shared by the members the same way)."""
     max_window_rows: int = 16_000_000
     """Start the window later if it would load more series-days (0: no bound)."""
     seed: int = 42
